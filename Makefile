@@ -1,0 +1,32 @@
+# The two entry points of README.md. Both work on a fresh machine: they create .venv and install
+# the pinned package (the CPU torch wheel first, so nothing pulls a CUDA build).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CORES ?= 2
+CONFIG ?= config/config.yaml
+
+.PHONY: reproduce test system-deps lint clean-results
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==26.3
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Chromium (report check) and a LaTeX engine (paper build) from Debian's packages, when we may install them.
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+reproduce: $(STAMP) system-deps
+	$(VENV)/bin/snakemake --configfile $(CONFIG) --profile profiles/default --cores $(CORES)
+	@echo "Report: results/report/index.html  Claims: results/claims.csv  Paper: paper/build/main.pdf"
+
+test: $(STAMP) system-deps
+	$(VENV)/bin/pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests workflow benchmarks
+	$(VENV)/bin/snakemake --lint
