@@ -1,0 +1,341 @@
+"""Per-trial result files -> tidy summary tables under `results/tables/` (parquet + csv).
+
+Every table is written even when its inputs are absent (with zero rows and the full schema), so a
+Snakemake rule can always name its outputs; `claims.py` reads "no rows" as NOT RUN.
+
+Tables (INTERFACES.md "Aggregation and report"):
+- `retrieval_summary`: one row per model x experiment x condition x phase x prompt variant.
+- `retrieval_cells`: the same, also split by context_length x depth (the heatmaps).
+- `sparsity_curve`: the k sweep (E4) with k, kept fraction and the rate relative to all heads.
+- `sparsity_threshold`: per model x kind x phase x prompt variant, the smallest k keeping >= 95% of intact.
+- `mmlu_summary`: multiple-choice accuracy per model x dataset x condition, with retention acc(k)/acc(H).
+- `mmlu_subjects`: the same per subject.
+- `heads`: head scores joined with the attention recordings (kept rate, needle mass) per layer x head.
+Polars `group_by` does not keep order, so every table is sorted before it is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import polars as pl
+
+from hybrid_retrieval.errors import ConfigError, DataError
+from hybrid_retrieval.io import write_csv, write_parquet
+
+log = logging.getLogger(__name__)
+
+Z_95 = 1.959963984540054  # two-sided 95% normal quantile, for the Wilson interval
+
+# The columns of the per-trial rows that the summaries use, with the dtype they are cast to, so files
+# from different producers (Int32 vs Int64, k all-null...) concatenate into one frame.
+RETRIEVAL_COLUMNS: dict[str, pl.DataType] = {
+    "model": pl.String(),
+    "experiment": pl.String(),
+    "condition": pl.String(),
+    "kind": pl.String(),
+    "k": pl.Int64(),
+    "num_heads": pl.Int64(),
+    "kept_fraction": pl.Float64(),
+    "phase": pl.String(),
+    "generation_mode": pl.String(),
+    "prefill_mode": pl.String(),
+    "prompt_variant": pl.String(),
+    "context_length": pl.Int64(),
+    "depth": pl.Float64(),
+    "score": pl.Int64(),
+    "exact": pl.Boolean(),
+}
+MC_COLUMNS: dict[str, pl.DataType] = {
+    "model": pl.String(),
+    "dataset": pl.String(),
+    "condition": pl.String(),
+    "kind": pl.String(),
+    "k": pl.Int64(),
+    "num_heads": pl.Int64(),
+    "kept_fraction": pl.Float64(),
+    "phase": pl.String(),
+    "subject": pl.String(),
+    "correct": pl.Boolean(),
+}
+HEAD_SCORE_COLUMNS: dict[str, pl.DataType] = {
+    "model": pl.String(),
+    "layer_index": pl.Int64(),
+    "head": pl.Int64(),
+    "mean_entropy": pl.Float64(),
+    "ablation_drop": pl.Float64(),
+    "entropy_rank": pl.Int64(),
+    "ablation_rank": pl.Int64(),
+}
+RECORDING_COLUMNS: dict[str, pl.DataType] = {
+    "model": pl.String(),
+    "layer_index": pl.Int64(),
+    "head": pl.Int64(),
+    "entropy": pl.Float64(),
+    "kept": pl.Boolean(),
+    "needle_mass": pl.Float64(),
+}
+
+RETRIEVAL_KEYS = [
+    "model",
+    "experiment",
+    "condition",
+    "kind",
+    "k",
+    "num_heads",
+    "kept_fraction",
+    "phase",
+    "generation_mode",
+    "prefill_mode",
+    "prompt_variant",
+]
+CELL_KEYS = [*RETRIEVAL_KEYS, "context_length", "depth"]
+MC_KEYS = ["model", "dataset", "condition", "kind", "k", "num_heads", "kept_fraction", "phase"]
+SWEEP_KINDS = ("entropy_topk", "random_k", "static_heads")
+TABLE_NAMES = (
+    "retrieval_summary",
+    "retrieval_cells",
+    "sparsity_curve",
+    "sparsity_threshold",
+    "mmlu_summary",
+    "mmlu_subjects",
+    "heads",
+)
+
+
+def wilson_interval(successes: pl.Expr, n: pl.Expr, z: float = Z_95) -> tuple[pl.Expr, pl.Expr]:
+    """Wilson score interval for a binomial rate. Unlike the normal approximation it stays inside [0, 1]
+    and is not degenerate at 0% or 100%, which is exactly where the ablation results sit."""
+    p = successes / n
+    z2 = z * z
+    denom = 1 + z2 / n
+    center = (p + z2 / (2 * n)) / denom
+    half = z * ((p * (1 - p) / n + z2 / (4 * n * n)).sqrt()) / denom
+    return (center - half).clip(0.0, 1.0), (center + half).clip(0.0, 1.0)
+
+
+def _empty(columns: dict[str, pl.DataType]) -> pl.DataFrame:
+    return pl.DataFrame(schema=columns)
+
+
+def _read_selected(paths: list[Path], columns: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Read the needed columns of every file, cast to one schema and concatenate (empty if no files)."""
+    frames = []
+    for path in paths:
+        df = pl.read_parquet(path)
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
+            raise DataError(
+                f"{path} lacks the columns {missing} (INTERFACES.md schema); regenerate it with the current "
+                "package version, or delete it so the workflow rebuilds it"
+            )
+        frames.append(df.select([pl.col(c).cast(t) for c, t in columns.items()]))
+    return pl.concat(frames, how="vertical") if frames else _empty(columns)
+
+
+def _files(results_dir: Path, pattern: str) -> list[Path]:
+    # results/tables holds our own outputs, never per-model inputs.
+    return sorted(p for p in results_dir.glob(pattern) if p.parts[-3] != "tables")
+
+
+def load_retrieval_trials(results_dir: str | os.PathLike[str]) -> pl.DataFrame:
+    """Every `results/{model}/retrieval/{experiment}.parquet`, concatenated (columns of RETRIEVAL_COLUMNS)."""
+    return _read_selected(_files(Path(results_dir), "*/retrieval/*.parquet"), RETRIEVAL_COLUMNS)
+
+
+def load_mc_rows(results_dir: str | os.PathLike[str]) -> pl.DataFrame:
+    """Every `results/{model}/mmlu/{condition}.parquet`, concatenated (columns of MC_COLUMNS)."""
+    return _read_selected(_files(Path(results_dir), "*/mmlu/*.parquet"), MC_COLUMNS)
+
+
+def _rate_columns(n: pl.Expr, hits: pl.Expr, rate_name: str) -> list[pl.Expr]:
+    low, high = wilson_interval(hits.cast(pl.Float64), n.cast(pl.Float64))
+    return [(hits / n).alias(rate_name), low.alias("ci_low"), high.alias("ci_high")]
+
+
+def summarize_retrieval(trials: pl.DataFrame, *, by_cell: bool = False) -> pl.DataFrame:
+    """Exact-retrieval rate (score 5) with its 95% Wilson interval and mean score / 5, per condition
+    (and per context length x depth cell when `by_cell`)."""
+    keys = CELL_KEYS if by_cell else RETRIEVAL_KEYS
+    grouped = trials.group_by(keys).agg(
+        pl.len().cast(pl.Int64).alias("n"),
+        pl.col("exact").sum().cast(pl.Int64).alias("n_exact"),
+        (pl.col("score").cast(pl.Float64).mean() / 5.0).alias("mean_score"),
+    )
+    out = grouped.with_columns(_rate_columns(pl.col("n"), pl.col("n_exact"), "exact_rate"))
+    return out.select(*keys, "n", "n_exact", "exact_rate", "ci_low", "ci_high", "mean_score").sort(
+        keys, nulls_last=True
+    )
+
+
+def _intact_reference(summary: pl.DataFrame, keys: list[str], metric: str) -> pl.DataFrame:
+    """The all-heads value per group: entropy top-k at k = H (the paper's reference), else no intervention."""
+    intact = summary.filter(
+        (pl.col("kind") == "none")
+        | ((pl.col("kind") == "entropy_topk") & (pl.col("k") == pl.col("num_heads")))
+    )
+    # "entropy_topk" sorts before "none": prefer the sweep's own k = H point when both exist.
+    return (
+        intact.sort([*keys, "kind"])
+        .group_by(keys, maintain_order=True)
+        .agg(pl.col(metric).first().alias(f"intact_{metric}"))
+    )
+
+
+def sparsity_curve(summary: pl.DataFrame, *, experiment: str = "sparsity_sweep") -> pl.DataFrame:
+    """Exact rate vs k and vs kept fraction per model x kind x phase x prompt variant, with the rate
+    relative to all heads kept (`relative_to_intact`)."""
+    sweep = summary.filter((pl.col("experiment") == experiment) & pl.col("kind").is_in(SWEEP_KINDS))
+    # The static-head control is defined by a head list, not k; its k per layer is kept_fraction x H.
+    sweep = sweep.with_columns(
+        pl.coalesce(
+            pl.col("k"), (pl.col("kept_fraction") * pl.col("num_heads")).round().cast(pl.Int64)
+        ).alias("k")
+    )
+    group = ["model", "phase", "prompt_variant"]
+    reference = _intact_reference(summary.filter(pl.col("experiment") == experiment), group, "exact_rate")
+    fallback = _intact_reference(summary, group, "exact_rate").rename({"intact_exact_rate": "fallback"})
+    out = (
+        sweep.join(reference, on=group, how="left", nulls_equal=True)
+        .join(fallback, on=group, how="left", nulls_equal=True)
+        .with_columns(pl.coalesce("intact_exact_rate", "fallback").alias("intact_exact_rate"))
+        .with_columns(
+            pl.when(pl.col("intact_exact_rate") > 0)
+            .then(pl.col("exact_rate") / pl.col("intact_exact_rate"))
+            .otherwise(None)
+            .alias("relative_to_intact")
+        )
+    )
+    cols = [
+        "model",
+        "kind",
+        "phase",
+        "prompt_variant",
+        "condition",
+        "k",
+        "num_heads",
+        "kept_fraction",
+        "n",
+        "exact_rate",
+        "ci_low",
+        "ci_high",
+        "mean_score",
+        "intact_exact_rate",
+        "relative_to_intact",
+    ]
+    return out.select(cols).sort(["model", "kind", "phase", "prompt_variant", "k"], nulls_last=True)
+
+
+def sparsity_threshold(curve: pl.DataFrame, *, fraction: float = 0.95) -> pl.DataFrame:
+    """Per model x kind x phase x prompt variant: the smallest k whose exact rate is >= `fraction` x the
+    rate at the largest k swept (sparsify.smallest_k_keeping), and its kept fraction."""
+    from hybrid_retrieval.sparsify import smallest_k_keeping  # imports torch: only when needed
+
+    by = ["model", "kind", "phase", "prompt_variant"]
+    schema = {
+        **{c: pl.String() for c in by},
+        "k_min": pl.Int64(),
+        "k_max": pl.Int64(),
+        "num_heads": pl.Int64(),
+        "kept_fraction": pl.Float64(),
+        "value": pl.Float64(),
+        "reference": pl.Float64(),
+        "fraction": pl.Float64(),
+    }
+    rows = curve.filter(pl.col("k").is_not_null())
+    if rows.is_empty():
+        return _empty(schema)
+    found = smallest_k_keeping(rows.select(*by, "k", "exact_rate"), fraction, metric="exact_rate", by=by)
+    heads = rows.group_by(by).agg(pl.col("num_heads").max())
+    out = found.join(heads, on=by, how="left")
+    # kept fraction against all heads (H), not against the largest k swept, which may be smaller than H.
+    out = out.with_columns((pl.col("k_min") / pl.col("num_heads")).alias("kept_fraction"))
+    return out.select([pl.col(c).cast(t) for c, t in schema.items()]).sort(by)
+
+
+def mmlu_summary(rows: pl.DataFrame, *, by_subject: bool = False) -> pl.DataFrame:
+    """Multiple-choice accuracy (micro average over questions) with a Wilson interval; per condition also
+    the macro average over subjects and the retention accuracy(condition) / accuracy(all heads)."""
+    keys = [*MC_KEYS, "subject"] if by_subject else MC_KEYS
+    per_subject = rows.group_by([*MC_KEYS, "subject"]).agg(pl.col("correct").mean().alias("subject_accuracy"))
+    grouped = rows.group_by(keys).agg(
+        pl.len().cast(pl.Int64).alias("n"),
+        pl.col("correct").sum().cast(pl.Int64).alias("n_correct"),
+    )
+    out = grouped.with_columns(_rate_columns(pl.col("n"), pl.col("n_correct"), "accuracy"))
+    if not by_subject:
+        macro = per_subject.group_by(MC_KEYS).agg(pl.col("subject_accuracy").mean().alias("macro_accuracy"))
+        out = out.join(macro, on=MC_KEYS, how="left", nulls_equal=True)
+    ref_keys = ["model", "dataset", *(["subject"] if by_subject else [])]
+    reference = _intact_reference(out, ref_keys, "accuracy")
+    out = out.join(reference, on=ref_keys, how="left", nulls_equal=True).with_columns(
+        pl.when(pl.col("intact_accuracy") > 0)
+        .then(pl.col("accuracy") / pl.col("intact_accuracy"))
+        .otherwise(None)
+        .alias("retention")
+    )
+    extra = [] if by_subject else ["macro_accuracy"]
+    cols = [*keys, "n", "n_correct", "accuracy", "ci_low", "ci_high", *extra, "intact_accuracy", "retention"]
+    return out.select(cols).sort(keys, nulls_last=True)
+
+
+def head_table(scores: pl.DataFrame, recordings: pl.DataFrame) -> pl.DataFrame:
+    """One row per model x layer x head: the static-control scores and, from the recordings, how often the
+    entropy rule kept the head, its mean entropy during generation and its mean attention mass on the needle."""
+    key = ["model", "layer_index", "head"]
+    recorded = recordings.group_by(key).agg(
+        pl.len().cast(pl.Int64).alias("recorded_steps"),
+        pl.col("kept").cast(pl.Float64).mean().alias("kept_rate"),
+        pl.col("entropy").mean().alias("recorded_entropy"),
+        pl.col("needle_mass").mean().alias("needle_mass"),
+    )
+    out = scores.join(recorded, on=key, how="full", coalesce=True)
+    cols = [*key, *[c for c in HEAD_SCORE_COLUMNS if c not in key], "recorded_steps", "kept_rate"]
+    return out.select(*cols, "recorded_entropy", "needle_mass").sort(key)
+
+
+def aggregate(
+    results_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    retention_fraction: float = 0.95,
+) -> dict[str, Path]:
+    """Read every per-trial file under `results_dir` and write the tables of TABLE_NAMES to `out_dir` as
+    `<name>.parquet` and `<name>.csv`. Returns {name: parquet path}."""
+    results_dir, out_dir = Path(results_dir), Path(out_dir)
+    if not results_dir.is_dir():
+        raise DataError(f"results directory {results_dir} does not exist; run the experiments first")
+    if not 0 < retention_fraction <= 1:
+        raise ConfigError(f"retention_fraction must be in (0, 1], got {retention_fraction}")
+    trials = load_retrieval_trials(results_dir)
+    mc = load_mc_rows(results_dir)
+    scores = _read_selected(_files(results_dir, "*/heads/scores.parquet"), HEAD_SCORE_COLUMNS)
+    recordings = _read_selected(_files(results_dir, "*/recordings/heads.parquet"), RECORDING_COLUMNS)
+    log.info("aggregating %d retrieval trials, %d multiple-choice rows", trials.height, mc.height)
+
+    summary = summarize_retrieval(trials)
+    curve = sparsity_curve(summary)
+    tables = {
+        "retrieval_summary": summary,
+        "retrieval_cells": summarize_retrieval(trials, by_cell=True),
+        "sparsity_curve": curve,
+        "sparsity_threshold": sparsity_threshold(curve, fraction=retention_fraction),
+        "mmlu_summary": mmlu_summary(mc),
+        "mmlu_subjects": mmlu_summary(mc, by_subject=True),
+        "heads": head_table(scores, recordings),
+    }
+    written = {}
+    for name in TABLE_NAMES:
+        written[name] = write_parquet(tables[name], out_dir / f"{name}.parquet")
+        write_csv(tables[name], out_dir / f"{name}.csv")
+    return written
+
+
+def read_table(tables_dir: str | os.PathLike[str], name: str) -> pl.DataFrame | None:
+    """A table written by `aggregate`, or None when its file is absent."""
+    if name not in TABLE_NAMES:
+        raise ConfigError(f"unknown table {name!r}; the tables are {list(TABLE_NAMES)}")
+    path = Path(tables_dir) / f"{name}.parquet"
+    return pl.read_parquet(path) if path.exists() else None

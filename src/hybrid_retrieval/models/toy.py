@@ -1,0 +1,483 @@
+"""Tiny RecurrentGemma and Jamba models trained on the synthetic language, on a CPU, in minutes.
+
+`train_toy` builds the word-level tokenizer, a small config of the real transformers class, trains it
+with answer-only loss on needle-test prompts (the exact `build_prompt` frames) plus fact sentences and
+MMLU-format questions, and saves everything in a hub-snapshot layout, so downstream code loads toy and
+real models the same way. The recipe (short-context curriculum, warmup + cosine) is DESIGN.md's
+"The toy models"; without the curriculum, retrieval sits on a long plateau before it appears.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import (
+    JambaConfig,
+    JambaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    RecurrentGemmaConfig,
+    RecurrentGemmaForCausalLM,
+    get_cosine_schedule_with_warmup,
+)
+
+from hybrid_retrieval.errors import ConfigError, UnknownArchitectureError
+from hybrid_retrieval.io import atomic_path, write_json
+from hybrid_retrieval.models.tokenizer import build_word_tokenizer
+from hybrid_retrieval.tasks import mmlu
+from hybrid_retrieval.tasks.mmlu import LETTERS, MCQuestion
+from hybrid_retrieval.tasks.prompts import ANSWER_PREFIX, build_prompt
+from hybrid_retrieval.tasks.synthetic import SUBJECTS, SyntheticLanguage
+
+log = logging.getLogger(__name__)
+
+TOY_ARCHS: tuple[str, ...] = ("recurrent_gemma", "jamba")
+METADATA_FILE = "toy_metadata.json"
+
+# ------------------------------------------------------------------------------------------------ config
+
+# Model sizes: small enough for a 2-core CPU, big enough to retrieve at 512 tokens (DESIGN.md).
+_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "recurrent_gemma": {
+        "hidden_size": 128,
+        "intermediate_size": 384,
+        "num_hidden_layers": 6,
+        "block_types": ["recurrent", "recurrent", "attention"],
+        "num_attention_heads": 4,
+        "num_key_value_heads": 1,
+        "lru_width": 128,
+        # Local attention window, as the real model's 2048: larger than any toy prompt, a config value so
+        # experiments on the window can shrink it.
+        "attention_window_size": 2048,
+    },
+    "jamba": {
+        "hidden_size": 96,
+        "intermediate_size": 192,
+        "num_hidden_layers": 4,
+        "attn_layer_period": 4,
+        "attn_layer_offset": 2,  # attention in the middle: SSM layers both before and after it
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "num_experts": 1,
+        "num_experts_per_tok": 1,
+        "mamba_d_state": 8,
+        "mamba_expand": 1,
+        "mamba_d_conv": 4,
+        # mambapy's parallel scan instead of the per-token Python loop.
+        "use_mambapy": True,
+    },
+}
+
+
+@dataclass(frozen=True)
+class ToyTrainConfig:
+    """Everything that changes the trained weights; every field can be overridden in `train_toy`."""
+
+    steps: int
+    lr: float
+    # (total sequence length in tokens, fraction of steps), in order: the short-context curriculum
+    curriculum: tuple[tuple[int, float], ...]
+    tokens_per_step: int = 2048
+    warmup_steps: int = 50
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    knowledge_fraction: float = 0.25  # share of sequences holding facts / MC questions instead of needles
+    variant_weights: tuple[tuple[str, float], ...] = (("base", 0.6), ("jrt", 0.25), ("chat", 0.1), ("chat_jrt", 0.05))
+    max_needles: int = 4
+    max_questions: int = 3
+    eval_lengths: tuple[int, ...] = (128, 256, 384, 512)
+    eval_trials: int = 200
+    mc_shots: tuple[int, ...] = (0, 5)
+    threads: int = 2
+    model: dict[str, Any] = field(default_factory=dict)  # merged into the architecture's model defaults
+
+
+_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "recurrent_gemma": {"steps": 700, "lr": 2e-3, "curriculum": ((64, 0.4), (128, 0.3), (256, 0.3))},
+    "jamba": {"steps": 700, "lr": 1e-3, "curriculum": ((64, 0.2), (128, 0.3), (256, 0.2), (512, 0.3))},
+}
+
+_MIN_LENGTH, _MAX_LENGTH = 48, 8192
+
+
+def make_config(arch: str, **overrides: Any) -> ToyTrainConfig:
+    """The default recipe of `arch` with `overrides` applied and checked."""
+    if arch not in TOY_ARCHS:
+        raise UnknownArchitectureError(f"unknown toy architecture {arch!r}; supported: {', '.join(TOY_ARCHS)}")
+    names = {f.name for f in fields(ToyTrainConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ConfigError(f"unknown toy training option(s) {unknown}; allowed: {', '.join(sorted(names))}")
+    values = {**_TRAIN_DEFAULTS[arch], **overrides}
+    values["model"] = {**_MODEL_DEFAULTS[arch], **values.get("model", {})}
+    for key in ("curriculum", "variant_weights"):
+        values[key] = tuple(tuple(pair) for pair in values.get(key, getattr(ToyTrainConfig, key, ())))
+    for key in ("eval_lengths", "mc_shots"):
+        if key in values:
+            values[key] = tuple(values[key])
+    config = ToyTrainConfig(**values)
+    _validate(config)
+    return config
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _validate(c: ToyTrainConfig) -> None:
+    _check(isinstance(c.steps, int) and 1 <= c.steps <= 1_000_000, f"steps must be an int in 1..1000000, got {c.steps!r}")
+    _check(0 < c.lr <= 1, f"lr must be in (0, 1], got {c.lr!r}; the toys train at 1e-3..3e-3")
+    _check(0 <= c.warmup_steps < c.steps, f"warmup_steps must be in 0..steps-1 ({c.steps - 1}), got {c.warmup_steps}")
+    _check(bool(c.curriculum), "curriculum must list at least one (length, fraction) pair")
+    for length, fraction in c.curriculum:
+        _check(
+            isinstance(length, int) and _MIN_LENGTH <= length <= _MAX_LENGTH,
+            f"curriculum length {length!r} must be an int in {_MIN_LENGTH}..{_MAX_LENGTH} (prompt frame + a needle need {_MIN_LENGTH})",
+        )
+        _check(0 < fraction <= 1, f"curriculum fraction {fraction!r} must be in (0, 1]")
+    total = sum(f for _, f in c.curriculum)
+    _check(abs(total - 1) < 1e-6, f"curriculum fractions must sum to 1, got {total:g}")
+    _check(c.tokens_per_step >= max(n for n, _ in c.curriculum), f"tokens_per_step ({c.tokens_per_step}) must be >= the longest curriculum length")
+    _check(0 <= c.knowledge_fraction < 1, f"knowledge_fraction must be in [0, 1), got {c.knowledge_fraction}")
+    _check(c.grad_clip > 0 and c.weight_decay >= 0, f"grad_clip must be > 0 and weight_decay >= 0, got {c.grad_clip}, {c.weight_decay}")
+    _check(1 <= c.max_needles <= 8 and 1 <= c.max_questions <= c.max_needles, f"need 1 <= max_questions ({c.max_questions}) <= max_needles ({c.max_needles}) <= 8")
+    variants = {"base", "jrt", "chat", "chat_jrt"}
+    _check(all(v in variants and w >= 0 for v, w in c.variant_weights) and sum(w for _, w in c.variant_weights) > 0,
+           f"variant_weights {c.variant_weights} must pair variants from {sorted(variants)} with weights >= 0, not all 0")
+    _check(all(_MIN_LENGTH <= n <= _MAX_LENGTH for n in c.eval_lengths) and bool(c.eval_lengths),
+           f"eval_lengths {c.eval_lengths} must be in {_MIN_LENGTH}..{_MAX_LENGTH}")
+    _check(c.eval_trials >= len(c.eval_lengths), f"eval_trials ({c.eval_trials}) must be >= the number of eval lengths")
+    _check(all(0 <= s <= 5 for s in c.mc_shots), f"mc_shots {c.mc_shots} must be in 0..5 (5 dev questions per subject)")
+    _check(1 <= c.threads <= 64, f"threads must be in 1..64, got {c.threads}")
+
+
+def build_model(arch: str, config: ToyTrainConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    ids = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id, "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+    try:
+        if arch == "recurrent_gemma":
+            return RecurrentGemmaForCausalLM(RecurrentGemmaConfig(**ids, **config.model))
+        return JambaForCausalLM(JambaConfig(**ids, **config.model))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"invalid model override {config.model} for {arch}: {e}") from e
+
+
+# ------------------------------------------------------------------------------------- training data
+
+
+@dataclass
+class _Example:
+    input_ids: list[int]
+    labels: list[int]  # -100 where no loss
+
+    def add(self, ids: Sequence[int], supervised: bool) -> None:
+        self.input_ids += ids
+        self.labels += list(ids) if supervised else [-100] * len(ids)
+
+
+class ToyCorpus:
+    """Training sequences: needle-test prompts (answer-only loss) and knowledge (facts, MC questions)."""
+
+    def __init__(self, language: SyntheticLanguage, tokenizer: PreTrainedTokenizerBase, config: ToyTrainConfig):
+        self.language, self.tok, self.config = language, tokenizer, config
+        self.answer_tokens = ["Answer", ":"]
+        self.mc_train = [f for f in language.facts if f.split in ("train", "dev")]
+        self.dev = {s: [q for q in language.mc_questions("dev") if q.subject == s] for s in SUBJECTS}
+
+    def ids(self, text: str) -> list[int]:
+        return self.tok(text, add_special_tokens=False).input_ids
+
+    def batch(self, rng: random.Random, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """[batch, length] input ids and labels, right-padded (harmless for a causal model's loss)."""
+        examples = []
+        for _ in range(max(1, self.config.tokens_per_step // length)):
+            if rng.random() < self.config.knowledge_fraction:
+                examples.append(self.knowledge_example(rng, length))
+            else:
+                examples.append(self.retrieval_example(rng, length))
+        pad = self.tok.pad_token_id
+        input_ids = torch.tensor([e.input_ids + [pad] * (length - len(e.input_ids)) for e in examples])
+        labels = torch.tensor([e.labels + [-100] * (length - len(e.labels)) for e in examples])
+        return input_ids, labels
+
+    def retrieval_example(self, rng: random.Random, length: int) -> _Example:
+        variants, weights = zip(*self.config.variant_weights, strict=True)
+        variant = rng.choices(variants, weights)[0]
+        n_needles = rng.randint(1, self.config.max_needles)
+        while True:
+            needles = self.language.needles(rng, n_needles)
+            asked = rng.sample(needles, rng.randint(1, min(n_needles, self.config.max_questions)))
+            example = self._retrieval_tokens(variant, needles, asked, [])
+            if len(example.input_ids) <= length:
+                break
+            # Too long for this length: fewer needles, then the plain frame (JRT doubles the context).
+            if n_needles > 1:
+                n_needles -= 1
+            elif variant != "base":
+                variant = "base"
+            else:
+                raise ConfigError(f"sequence length {length} cannot hold one needle and the prompt frame")
+        repeats = 2 if variant.endswith("jrt") else 1
+        filler = self.language.haystack_sentences(rng, (length - len(example.input_ids)) // repeats)
+        return self._retrieval_tokens(variant, needles, asked, filler, rng)
+
+    def _retrieval_tokens(self, variant, needles, asked, filler, rng: random.Random | None = None) -> _Example:
+        sentences = [list(s) for s in filler]
+        for needle in needles:  # each needle goes to a random sentence boundary
+            position = rng.randint(0, len(sentences)) if rng is not None else len(sentences)
+            sentences.insert(position, needle.sentence.split())
+        context = " ".join(w for s in sentences for w in s)
+        example = _Example([], [])
+        example.add(self.tok(build_prompt(context, asked[0].question, variant, self.tok)).input_ids, False)
+        example.add(self.ids(asked[0].sentence), True)
+        # Follow-up questions reuse the frame without the context: more answer tokens per sequence.
+        for needle in asked[1:]:
+            example.add(self.ids(f"QUESTION: {needle.question} {ANSWER_PREFIX}"), False)
+            example.add(self.ids(needle.sentence), True)
+        example.add([self.tok.eos_token_id], True)
+        return example
+
+    def knowledge_example(self, rng: random.Random, length: int) -> _Example:
+        """Half fact sentences with full LM loss (how test facts are learned), half MC questions."""
+        example = _Example([self.tok.bos_token_id], [-100])
+        if rng.random() < 0.5:
+            while True:
+                ids = self.ids(rng.choice(self.language.facts).sentence)
+                if len(example.input_ids) + len(ids) > length:
+                    return example
+                example.add(ids, True)
+        fact = rng.choice(self.mc_train)
+        question = self.language.mc_question(fact, rng)
+        for shots in range(rng.randint(0, 5), -1, -1):
+            prompt = mmlu.format_prompt(question, self.dev[fact.subject][:shots], subject=fact.subject)
+            ids = self.tok(prompt + " " + question.answer).input_ids
+            if len(ids) <= length:
+                break
+        # Supervise every answer letter (the shots' and the question's), as the tokens after "Answer :".
+        answer_id, colon_id = self.tok.convert_tokens_to_ids(self.answer_tokens)
+        labels = [-100] * len(ids)
+        for i in range(2, len(ids)):
+            if ids[i - 2] == answer_id and ids[i - 1] == colon_id:
+                labels[i] = ids[i]
+        return _Example(ids, labels)
+
+
+# -------------------------------------------------------------------------------------------- training
+
+
+@contextmanager
+def deterministic_torch(seed: int, threads: int) -> Iterator[None]:
+    """Seeded, deterministic kernels, fixed thread count; the global torch settings are restored after."""
+    old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_det)
+
+
+def _step_lengths(config: ToyTrainConfig) -> list[int]:
+    lengths = []
+    for length, fraction in config.curriculum:
+        lengths += [length] * round(fraction * config.steps)
+    return (lengths + [config.curriculum[-1][0]] * config.steps)[: config.steps]
+
+
+def train(model: PreTrainedModel, corpus: ToyCorpus, config: ToyTrainConfig, seed: int) -> list[float]:
+    """AdamW with warmup + cosine; returns the loss of every step."""
+    rng = random.Random(f"toy-train-{seed}")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay)
+    schedule = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.steps)
+    model.train()
+    losses: list[float] = []
+    start = time.perf_counter()
+    for step, length in enumerate(_step_lengths(config), start=1):
+        input_ids, labels = corpus.batch(rng, length)
+        logits = model(input_ids=input_ids, use_cache=False).logits  # [batch, length, vocab]
+        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+        if step % 50 == 0 or step == config.steps:
+            recent = sum(losses[-50:]) / len(losses[-50:])
+            log.info("step %d/%d length %d loss %.4f (%.0f s)", step, config.steps, length, recent, time.perf_counter() - start)
+    model.eval()
+    return losses
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+
+def heldout_trials(
+    language: SyntheticLanguage, tokenizer: PreTrainedTokenizerBase, lengths: Sequence[int], n_trials: int, seed: int
+) -> dict[int, list[tuple[list[int], list[int]]]]:
+    """length -> [(prompt ids of exactly `length` tokens, needle ids)]: single-needle, base prompt,
+    random depth; drawn from an rng stream that training never uses."""
+    rng = random.Random(f"toy-heldout-{seed}")
+    trials: dict[int, list[tuple[list[int], list[int]]]] = {}
+    for i, length in enumerate(lengths):
+        count = n_trials // len(lengths) + (i < n_trials % len(lengths))
+        for _ in range(count):
+            needle = language.needle(rng)
+            frame = len(tokenizer(build_prompt(needle.sentence, needle.question, "base")).input_ids)
+            if frame > length:
+                raise ConfigError(f"eval length {length} is shorter than one needle prompt ({frame} tokens)")
+            sentences = language.haystack_sentences(rng, length - frame)
+            sentences.insert(rng.randint(0, len(sentences)), needle.sentence.split())
+            context = " ".join(w for s in sentences for w in s)
+            ids = tokenizer(build_prompt(context, needle.question, "base")).input_ids
+            assert len(ids) == length, (len(ids), length)  # word-level: token count is exact by construction
+            trials.setdefault(length, []).append((ids, tokenizer(needle.sentence, add_special_tokens=False).input_ids))
+    return trials
+
+
+@torch.no_grad()
+def greedy_decode(model: PreTrainedModel, input_ids: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
+    """Greedy continuation of equal-length prompts (no padding: it would corrupt recurrent state)."""
+    out = model.generate(
+        input_ids=input_ids,
+        attention_mask=torch.ones_like(input_ids),
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=model.config.pad_token_id,
+    )
+    return out[:, input_ids.shape[1] :]
+
+
+def retrieval_accuracy(model: PreTrainedModel, trials: dict[int, list[tuple[list[int], list[int]]]], batch_size: int = 25) -> dict[int, float]:
+    """length -> share of trials whose greedy output starts with the exact needle sentence."""
+    result = {}
+    for length, items in trials.items():
+        hits = 0
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            width = max(len(n) for _, n in chunk)
+            generated = greedy_decode(model, torch.tensor([p for p, _ in chunk]), width + 1).tolist()
+            hits += sum(g[: len(n)] == n for g, (_, n) in zip(generated, chunk, strict=True))
+        result[length] = hits / len(items)
+    return result
+
+
+@torch.no_grad()
+def mc_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, questions: Sequence[MCQuestion], dev: Sequence[MCQuestion], shots: int) -> float:
+    """lm-eval style: argmax of the log-likelihood of " A".." D" after the prompt (one token each here)."""
+    letter_ids = [tokenizer(f" {x}", add_special_tokens=False).input_ids[0] for x in LETTERS]
+    correct = 0
+    for q in questions:
+        pool = [d for d in dev if d.subject == q.subject][:shots]
+        ids = tokenizer(mmlu.format_prompt(q, pool, subject=q.subject)).input_ids
+        logits = model(input_ids=torch.tensor([ids]), use_cache=False).logits[0, -1]
+        correct += LETTERS[int(logits[letter_ids].argmax())] == q.answer
+    return correct / len(questions)
+
+
+def evaluate_toy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, language: SyntheticLanguage, config: ToyTrainConfig, seed: int) -> dict[str, Any]:
+    trials = heldout_trials(language, tokenizer, config.eval_lengths, config.eval_trials, seed)
+    by_length = retrieval_accuracy(model, trials)
+    n = sum(len(v) for v in trials.values())
+    test, dev = language.mc_questions("test"), language.mc_questions("dev")
+    mc = {str(s): mc_accuracy(model, tokenizer, test, dev, s) for s in config.mc_shots}
+    return {
+        "retrieval_exact": sum(by_length[k] * len(trials[k]) for k in trials) / n,
+        "retrieval_exact_by_length": {str(k): v for k, v in by_length.items()},
+        "retrieval_trials": n,
+        "mc_accuracy_by_shots": mc,
+        "mc_test_questions": len(test),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- saving
+
+
+def write_mc_csv(language: SyntheticLanguage, root: Path) -> None:
+    """MMLU's original layout: `{dev,test}/<subject>_<split>.csv`, no header, question, A-D, answer."""
+    for split in ("dev", "test"):
+        questions = language.mc_questions(split)
+        for subject in SUBJECTS:
+            path = root / split / f"{subject}_{split}.csv"
+            with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+                writer = csv.writer(f)
+                for q in questions:
+                    if q.subject == subject:
+                        writer.writerow([q.question, *q.choices, q.answer])
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _publish(tmp_dir: Path, out_dir: Path) -> None:
+    """Replace `out_dir` by the finished `tmp_dir`: readers never see a half-written model."""
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        os.replace(out_dir, old)
+        os.replace(tmp_dir, out_dir)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp_dir, out_dir)
+
+
+def train_toy(arch: str, out_dir: str | os.PathLike[str], *, seed: int = 0, **overrides: Any) -> dict[str, Any]:
+    """Train the toy `arch` ("recurrent_gemma" | "jamba") into `out_dir`; returns the metadata written."""
+    config = make_config(arch, **overrides)
+    if not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
+    out_dir = Path(out_dir)
+    language = SyntheticLanguage(seed)
+    tokenizer = build_word_tokenizer(language.vocabulary())
+    with deterministic_torch(seed, config.threads):
+        model = build_model(arch, config, tokenizer)
+        start = time.perf_counter()
+        losses = train(model, ToyCorpus(language, tokenizer, config), config, seed)
+        seconds = time.perf_counter() - start
+        scores = evaluate_toy(model, tokenizer, language, config, seed)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.save_pretrained(tmp_dir)
+        tokenizer.save_pretrained(tmp_dir)
+        write_mc_csv(language, tmp_dir / "mc")
+        metadata = {
+            "arch": arch,
+            "model_type": model.config.model_type,
+            "seed": seed,
+            "steps": config.steps,
+            "train_seconds": round(seconds, 2),
+            "num_parameters": model.num_parameters(),
+            "final_loss": sum(losses[-20:]) / len(losses[-20:]),
+            **scores,
+            "weights_sha256": file_sha256(tmp_dir / "model.safetensors"),
+            "config": json.loads(json.dumps(asdict(replace(config)), default=list)),
+            "torch_version": torch.__version__,
+        }
+        write_json(metadata, tmp_dir / METADATA_FILE)
+        _publish(tmp_dir, out_dir)
+    finally:
+        if tmp_dir.exists():
+            shutil.rmtree(tmp_dir)
+    return metadata

@@ -1,0 +1,217 @@
+"""Multiple-choice scoring by answer-letter log-likelihood, under an intervention (the paper's E5).
+
+Semantics follow lm-evaluation-harness's `HFLM.loglikelihood` so that our choices equal lm-eval's
+(`tests/model/test_lm_eval_agreement.py`): the context's trailing spaces move to the continuation, the
+continuation's tokens are `encode(context + continuation)[len(encode(context)):]`, and special tokens are
+added by the tokenizer's default unless the text already starts with the BOS string (chat templates).
+When every letter continuation is one token — the usual case — one forward pass over the context gives
+all four log-probabilities at its last position; otherwise each choice is scored as a full continuation.
+
+Batching never pads: recurrent state is corrupted by padding (transformers#31540), so only prompts of
+equal token length share a forward pass.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import polars as pl
+import torch
+
+from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.io import write_parquet
+from hybrid_retrieval.tasks.mmlu import LETTERS, MCQuestion, answer_continuations, format_prompt, select_shots
+
+
+@dataclass(frozen=True)
+class EncodedQuestion:
+    index: int  # position in the caller's question list
+    question_id: str
+    context: list[int]  # token ids fed to the model
+    continuations: tuple[list[int], ...]  # per choice A..D, the scored token ids
+
+    @property
+    def single_token(self) -> bool:
+        return all(len(c) == 1 for c in self.continuations)
+
+
+def _encode(tokenizer, text: str) -> list[int]:
+    """lm-eval's `HFLM.tok_encode`: default special tokens unless the text already starts with BOS."""
+    prefix_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    kwargs = {}
+    if prefix_id is not None and text.startswith(tokenizer.decode(prefix_id)):
+        kwargs["add_special_tokens"] = False
+    return list(tokenizer.encode(text, **kwargs))
+
+
+def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm-eval's `_encode_pair` for causal models."""
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        continuation = context[-n_spaces:] + continuation
+        context = context[:-n_spaces]
+    whole = _encode(tokenizer, context + continuation)
+    context_ids = _encode(tokenizer, context)
+    return context_ids, whole[len(context_ids) :]
+
+
+def question_ids(questions: Sequence[MCQuestion]) -> list[str]:
+    """`<subject>-<index within the subject>`: readable, unique, stable for a given question file."""
+    seen: dict[str, int] = {}
+    ids = []
+    for q in questions:
+        n = seen.get(q.subject, 0)
+        seen[q.subject] = n + 1
+        ids.append(f"{q.subject}-{n:05d}")
+    return ids
+
+
+def encode_questions(
+    tokenizer,
+    questions: Sequence[MCQuestion],
+    dev: Mapping[str, Sequence[MCQuestion]],
+    *,
+    num_shots: int,
+    chat_template: bool,
+) -> list[EncodedQuestion]:
+    conts = answer_continuations(chat_template)
+    encoded = []
+    for i, (q, qid) in enumerate(zip(questions, question_ids(questions), strict=True)):
+        shots = select_shots(dev, q.subject, num_shots)
+        prompt = format_prompt(q, shots, subject=q.subject, chat_template=chat_template, tokenizer=tokenizer)
+        pairs = [encode_pair(tokenizer, prompt, c) for c in conts]
+        # The context encoding does not depend on the continuation (it is encode(context) each time).
+        encoded.append(EncodedQuestion(i, qid, pairs[0][0], tuple(p[1] for p in pairs)))
+    return encoded
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def _letter_logprobs_batched(
+    model, items: Sequence[EncodedQuestion], batch_size: int
+) -> dict[int, list[float]]:
+    """Fast path: log-softmax at the last context position, equal-length contexts batched together."""
+    device = _device(model)
+    out: dict[int, list[float]] = {}
+    ordered = sorted(items, key=lambda e: (len(e.context), e.index))
+    start = 0
+    while start < len(ordered):
+        length = len(ordered[start].context)
+        group = [ordered[start]]
+        while (
+            start + len(group) < len(ordered)
+            and len(group) < batch_size
+            and len(ordered[start + len(group)].context) == length
+        ):
+            group.append(ordered[start + len(group)])
+        start += len(group)
+        input_ids = torch.tensor([e.context for e in group], device=device)  # [b, t]
+        logits = model(input_ids=input_ids, use_cache=False, logits_to_keep=1).logits[:, -1].float()  # [b, v]
+        logprobs = torch.log_softmax(logits, dim=-1)
+        for row, e in zip(logprobs, group, strict=True):
+            out[e.index] = [row[c[0]].item() for c in e.continuations]
+    return out
+
+
+@torch.inference_mode()
+def _continuation_logprobs(model, item: EncodedQuestion) -> list[float]:
+    """Fallback for multi-token letters: sum of the continuation's token log-probs, one choice at a time."""
+    device = _device(model)
+    scores = []
+    for cont in item.continuations:
+        fed = (item.context + cont)[:-1]
+        input_ids = torch.tensor([fed], device=device)
+        logits = model(input_ids=input_ids, use_cache=False, logits_to_keep=len(cont)).logits[0].float()
+        logprobs = torch.log_softmax(logits, dim=-1)  # [len(cont), v]
+        scores.append(sum(logprobs[j, tok].item() for j, tok in enumerate(cont)))
+    return scores
+
+
+def letter_logprobs(model, encoded: Sequence[EncodedQuestion], batch_size: int) -> dict[int, list[float]]:
+    """index -> log-likelihood of each of the four continuations."""
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    fast = [e for e in encoded if e.single_token]
+    scores = _letter_logprobs_batched(model, fast, batch_size)
+    for e in encoded:
+        if not e.single_token:
+            scores[e.index] = _continuation_logprobs(model, e)
+    return scores
+
+
+def score_multiple_choice(
+    loaded,
+    questions: Sequence[MCQuestion],
+    dev: Mapping[str, Sequence[MCQuestion]],
+    *,
+    spec,
+    num_shots: int,
+    chat_template: bool,
+    batch_size: int,
+    out_path: str | os.PathLike[str] | None,
+    dataset: str = "mmlu",
+) -> pl.DataFrame:
+    """One row per question (INTERFACES.md "Multiple choice"), sorted by (subject, question_id)."""
+    from hybrid_retrieval.interventions import apply_intervention, model_fields, validate_spec
+
+    # One forward pass per question and no generation step: an intervention limited to generation steps
+    # would silently do nothing.
+    if spec.kind != "none" and spec.phase != "all":
+        raise ConfigError(
+            f"multiple choice has no generation step, so phase {spec.phase!r} would leave {spec.kind!r} "
+            "without effect; use phase: all (the paper's prefill=True)"
+        )
+    validate_spec(spec, loaded)
+    if not questions:
+        raise ConfigError("no questions to score; check the dataset path and the subject filter")
+    encoded = encode_questions(
+        loaded.tokenizer, questions, dev, num_shots=num_shots, chat_template=chat_template
+    )
+    with apply_intervention(loaded, spec):
+        scores = letter_logprobs(loaded.model, encoded, batch_size)
+
+    heads = model_fields(spec, loaded)  # num_heads, kept_fraction
+    package_version = version("hybrid-retrieval")
+    rows = []
+    for e in encoded:
+        q = questions[e.index]
+        lp = scores[e.index]
+        prediction = LETTERS[max(range(4), key=lambda i: lp[i])]  # first maximum on ties, like numpy argmax
+        rows.append(
+            {
+                "model": loaded.name,
+                "revision": loaded.revision,
+                "dataset": dataset,
+                "condition": spec.label(),
+                "intervention_hash": spec.spec_hash(),
+                "kind": spec.kind,
+                "k": spec.k,
+                "num_heads": heads["num_heads"],
+                "kept_fraction": heads["kept_fraction"],
+                "phase": spec.phase,
+                "subject": q.subject,
+                "question_id": e.question_id,
+                "answer": q.answer,
+                "prediction": prediction,
+                "correct": prediction == q.answer,
+                "logprob_a": lp[0],
+                "logprob_b": lp[1],
+                "logprob_c": lp[2],
+                "logprob_d": lp[3],
+                "num_shots": num_shots,
+                "chat_template": chat_template,
+                "package_version": package_version,
+            }
+        )
+    schema = {"k": pl.Int64, "kept_fraction": pl.Float64}
+    df = pl.DataFrame(rows, schema_overrides=schema, infer_schema_length=None).sort("subject", "question_id")
+    if out_path is not None:
+        write_parquet(df, Path(out_path))
+    return df

@@ -1,0 +1,294 @@
+"""Altair figures built from the aggregated tables (computing and plotting are separate steps).
+
+`build_figures(tables_dir)` returns {name: chart} for every figure whose data exists, in a fixed order;
+`write_figures` saves each as Vega-Lite JSON, standalone HTML, SVG and PDF (vl-convert, no browser, no
+network). The HTML report embeds the same specs; the LaTeX paper includes the PDFs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import altair as alt
+import polars as pl
+import vl_convert as vlc
+
+from hybrid_retrieval.aggregate import read_table
+from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.io import atomic_path, write_json, write_text
+
+# Vega-Lite major.minor matching the schema altair writes, for vl-convert and the embedded JS bundle.
+VL_VERSION = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+FORMATS = ("vl.json", "html", "svg", "pdf")
+# Standalone HTML repeats the ~900 kB Vega bundle per figure; the report embeds it once instead.
+DEFAULT_FORMATS = ("vl.json", "svg", "pdf")
+RATE_SCALE = alt.Scale(domain=[0, 1], scheme="viridis")
+PCT = ".0%"
+
+
+def _data(df: pl.DataFrame) -> alt.Data:
+    # Inline rows (plain dicts) rather than a pandas frame: no pandas needed, and the spec is self-contained.
+    return alt.Data(values=df.to_dicts())
+
+
+def retrieval_heatmaps(cells: pl.DataFrame, experiment: str) -> alt.FacetChart | None:
+    """Mean score / 5 over context length x needle depth, one panel per model x condition (x prompt)."""
+    if cells.is_empty():
+        return None
+    df = cells.filter(pl.col("experiment") == experiment)
+    if df.is_empty():
+        return None
+    df = df.with_columns(
+        pl.concat_str(
+            [pl.col("condition"), pl.lit(" ("), pl.col("prompt_variant"), pl.lit(")")], separator=""
+        ).alias("panel"),
+        pl.col("depth").round(0).cast(pl.Int64).alias("depth_pct"),
+    )
+    base = (
+        alt.Chart(
+            _data(df.select("model", "panel", "context_length", "depth_pct", "mean_score", "exact_rate", "n"))
+        )
+        .mark_rect()
+        .encode(
+            x=alt.X("context_length:O", title="context length (tokens)"),
+            y=alt.Y("depth_pct:O", title="needle depth (%)", sort="descending"),
+            color=alt.Color("mean_score:Q", title="mean score / 5", scale=RATE_SCALE),
+            tooltip=[
+                "model:N",
+                "panel:N",
+                "context_length:O",
+                "depth_pct:O",
+                alt.Tooltip("mean_score:Q", format=".2f"),
+                alt.Tooltip("exact_rate:Q", format=PCT),
+                "n:Q",
+            ],
+        )
+        .properties(width=160, height=120)
+    )
+    return base.facet(
+        row=alt.Row("model:N", title=None), column=alt.Column("panel:N", title=None)
+    ).properties(title=f"Retrieval heatmaps: {experiment}")
+
+
+def ablation_bars(summary: pl.DataFrame) -> alt.FacetChart | None:
+    """Exact retrieval with 95% Wilson intervals for the baseline, the ablations and our controls."""
+    if summary.is_empty():
+        return None
+    df = summary.filter(pl.col("experiment").is_in(["baseline", "attention_ablated", "controls", "jrt"]))
+    if df.is_empty():
+        return None
+    df = df.with_columns(
+        pl.concat_str(
+            [
+                pl.col("experiment"),
+                pl.lit(": "),
+                pl.col("condition"),
+                pl.lit(" ("),
+                pl.col("prompt_variant"),
+                pl.lit(")"),
+            ]
+        ).alias("bar")
+    ).select("model", "experiment", "bar", "exact_rate", "ci_low", "ci_high", "n")
+    unit = alt.Scale(domain=[0, 1])
+    base = alt.Chart().encode(  # data sits on the layer, for the facet
+        y=alt.Y("bar:N", title=None, sort=None, axis=alt.Axis(labelLimit=400))
+    )
+    bars = base.mark_bar().encode(
+        x=alt.X("exact_rate:Q", title="exact retrieval", scale=unit, axis=alt.Axis(format=PCT)),
+        color=alt.Color("experiment:N", title="experiment"),
+        tooltip=[
+            "bar:N",
+            alt.Tooltip("exact_rate:Q", format=PCT),
+            alt.Tooltip("ci_low:Q", format=PCT),
+            alt.Tooltip("ci_high:Q", format=PCT),
+            "n:Q",
+        ],
+    )
+    # Same scale as the bars: a layer with an unscaled x would get its own domain and misalign.
+    errors = base.mark_rule(color="black").encode(x=alt.X("ci_low:Q", scale=unit), x2="ci_high:Q")
+    return (
+        alt.layer(bars, errors, data=_data(df))
+        .properties(width=320)
+        .facet(row=alt.Row("model:N", title=None))
+        .resolve_scale(y="independent")
+        .properties(title="Ablations: exact retrieval (95% Wilson CI)")
+    )
+
+
+def _curve_points(curve: pl.DataFrame) -> pl.DataFrame:
+    series = pl.concat_str(
+        [pl.lit("retrieval: "), pl.col("kind"), pl.lit(" ("), pl.col("phase"), pl.lit(")")]
+    )
+    return curve.filter(pl.col("kept_fraction").is_not_null()).select(
+        "model", "kept_fraction", "k", series.alias("series"), pl.col("exact_rate").alias("value")
+    )
+
+
+def _mmlu_points(mmlu: pl.DataFrame) -> pl.DataFrame:
+    series = pl.concat_str([pl.col("dataset"), pl.lit(" retention ("), pl.col("phase"), pl.lit(")")])
+    return mmlu.filter((pl.col("kind") == "entropy_topk") & pl.col("retention").is_not_null()).select(
+        "model", "kept_fraction", "k", series.alias("series"), pl.col("retention").alias("value")
+    )
+
+
+def sparsity_tradeoff(curve: pl.DataFrame, mmlu: pl.DataFrame) -> alt.FacetChart | None:
+    """Kept fraction of heads vs exact retrieval (each sweep kind) and vs multiple-choice retention."""
+    parts = [points(df) for points, df in ((_curve_points, curve), (_mmlu_points, mmlu)) if not df.is_empty()]
+    df = pl.concat(parts).sort("model", "series", "kept_fraction") if parts else pl.DataFrame()
+    if df.is_empty():
+        return None
+    chart = (
+        alt.Chart(_data(df))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("kept_fraction:Q", title="fraction of attention heads kept", axis=alt.Axis(format=PCT)),
+            y=alt.Y("value:Q", title="exact retrieval / MC retention", axis=alt.Axis(format=PCT)),
+            color=alt.Color("series:N", title=None),
+            tooltip=[
+                "model:N",
+                "series:N",
+                "k:Q",
+                alt.Tooltip("kept_fraction:Q", format=".3f"),
+                alt.Tooltip("value:Q", format=".3f"),
+            ],
+        )
+        .properties(width=300, height=200)
+    )
+    return chart.facet(column=alt.Column("model:N", title=None)).properties(
+        title="Head sparsification trade-off (entropy top-k and controls)"
+    )
+
+
+def head_score_maps(heads: pl.DataFrame) -> alt.FacetChart | None:
+    """Per layer x head: mean attention entropy (the static ranking), and how often the dynamic rule kept it."""
+    if heads.is_empty():
+        return None
+    long = heads.unpivot(
+        index=["model", "layer_index", "head"],
+        on=[c for c in ("mean_entropy", "kept_rate", "needle_mass", "ablation_drop") if c in heads.columns],
+        variable_name="metric",
+        value_name="value",
+    ).filter(pl.col("value").is_not_null())
+    if long.is_empty():
+        return None
+    chart = (
+        alt.Chart(_data(long))
+        .mark_rect()
+        .encode(
+            x=alt.X("head:O", title="head"),
+            y=alt.Y("layer_index:O", title="layer"),
+            color=alt.Color("value:Q", title="value", scale=alt.Scale(scheme="viridis")),
+            tooltip=["model:N", "metric:N", "layer_index:O", "head:O", alt.Tooltip("value:Q", format=".3f")],
+        )
+        .properties(width=180, height=90)
+    )
+    return (
+        chart.facet(row=alt.Row("model:N", title=None), column=alt.Column("metric:N", title=None))
+        .resolve_scale(color="independent", x="independent")
+        .properties(title="Attention heads: entropy, kept rate, needle mass, ablation drop")
+    )
+
+
+def exposure_grid(summary: pl.DataFrame) -> alt.FacetChart | None:
+    """Exact retrieval for every generation-mode x prefill-mode cell of the needle exposure experiment."""
+    if summary.is_empty():
+        return None
+    df = summary.filter(pl.col("experiment") == "exposure").select(
+        "model", "generation_mode", "prefill_mode", "exact_rate", "n"
+    )
+    if df.is_empty():
+        return None
+    modes = ["keep", "omit", "only", "balanced", "null", "follow"]
+    base = alt.Chart().encode(  # data sits on the layer, for the facet
+        x=alt.X("prefill_mode:N", title="prefill mode", sort=modes),
+        y=alt.Y("generation_mode:N", title="generation mode", sort=modes),
+    )
+    rects = base.mark_rect().encode(
+        color=alt.Color("exact_rate:Q", title="exact retrieval", scale=RATE_SCALE),
+        tooltip=[
+            "model:N",
+            "generation_mode:N",
+            "prefill_mode:N",
+            alt.Tooltip("exact_rate:Q", format=PCT),
+            "n:Q",
+        ],
+    )
+    text = base.mark_text(fontSize=10).encode(
+        text=alt.Text("exact_rate:Q", format=PCT),
+        color=alt.condition("datum.exact_rate > 0.5", alt.value("black"), alt.value("white")),
+    )
+    return (
+        alt.layer(rects, text, data=_data(df))
+        .properties(width=220, height=160)
+        .facet(column=alt.Column("model:N", title=None))
+        .properties(title="Needle exposure: generation mode x prefill mode")
+    )
+
+
+FIGURE_CAPTIONS = {
+    "heatmaps_baseline": "Mean retrieval score over context length and needle depth, all heads intact (E1).",
+    "heatmaps_attention_ablated": "The same grid with every attention head ablated (k = 0, E2).",
+    "heatmaps_jrt": "Standard vs Just-Read-Twice prompts at k = 0, 1, 2 (E3).",
+    "ablation_bars": "Exact retrieval with 95% Wilson intervals: baseline, attention ablation, JRT and our controls.",
+    "sparsity_tradeoff": "Fraction of heads kept vs exact retrieval and multiple-choice retention (E4, E5).",
+    "exposure_grid": "Exact retrieval per needle-exposure cell (E6): the needle hidden during generation kills retrieval.",
+    "head_maps": "Per attention head: mean entropy, how often the entropy rule kept it, needle mass, ablation drop (E7).",
+}
+
+
+def build_figures(tables_dir: str | os.PathLike[str]) -> dict[str, alt.TopLevelMixin]:
+    """Every figure whose data exists, in the order of FIGURE_CAPTIONS (absent tables count as empty)."""
+    names = ("retrieval_summary", "retrieval_cells", "sparsity_curve", "mmlu_summary", "heads")
+    t = {name: read_table(tables_dir, name) for name in names}
+    t = {name: df if df is not None else pl.DataFrame() for name, df in t.items()}
+    makers: dict[str, Callable[[], alt.TopLevelMixin | None]] = {
+        "heatmaps_baseline": lambda: retrieval_heatmaps(t["retrieval_cells"], "baseline"),
+        "heatmaps_attention_ablated": lambda: retrieval_heatmaps(t["retrieval_cells"], "attention_ablated"),
+        "heatmaps_jrt": lambda: retrieval_heatmaps(t["retrieval_cells"], "jrt"),
+        "ablation_bars": lambda: ablation_bars(t["retrieval_summary"]),
+        "sparsity_tradeoff": lambda: sparsity_tradeoff(t["sparsity_curve"], t["mmlu_summary"]),
+        "exposure_grid": lambda: exposure_grid(t["retrieval_summary"]),
+        "head_maps": lambda: head_score_maps(t["heads"]),
+    }
+    charts = {}
+    for name, make in makers.items():
+        chart = make()
+        if chart is not None:
+            charts[name] = chart
+    return charts
+
+
+def chart_spec(chart: alt.TopLevelMixin) -> dict:
+    """The Vega-Lite spec, validated against altair's schema (raises on an invalid figure)."""
+    return chart.to_dict(validate=True)
+
+
+def write_figures(
+    tables_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    formats: tuple[str, ...] = DEFAULT_FORMATS,
+) -> dict[str, Path]:
+    """Write every figure as `<name>.<format>` to out_dir; returns {"<name>.<format>": path}."""
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ConfigError(f"unknown figure formats {sorted(unknown)}; choose from {list(FORMATS)}")
+    out_dir = Path(out_dir)
+    written: dict[str, Path] = {}
+    for name, chart in build_figures(tables_dir).items():
+        spec = chart_spec(chart)
+        for fmt in formats:
+            path = out_dir / f"{name}.{fmt}"
+            if fmt == "vl.json":
+                write_json(spec, path)
+            elif fmt == "html":
+                write_text(vlc.vegalite_to_html(spec, vl_version=VL_VERSION, bundle=True), path)
+            elif fmt == "svg":
+                write_text(vlc.vegalite_to_svg(spec, vl_version=VL_VERSION), path)
+            else:
+                with atomic_path(path) as tmp:
+                    tmp.write_bytes(vlc.vegalite_to_pdf(spec, vl_version=VL_VERSION))
+            written[f"{name}.{fmt}"] = path
+    return written

@@ -1,0 +1,167 @@
+"""The self-contained HTML report: claims first, then figures, tables, config, versions and runtimes.
+
+One file with no network access: the Vega/Vega-Lite/vega-embed JavaScript comes inline from vl-convert,
+each figure's spec sits in a JSON script tag. Jinja2 runs with autoescape and StrictUndefined, so a
+config value cannot inject markup and a missing template variable fails the build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import polars as pl
+import vl_convert as vlc
+import yaml
+
+from hybrid_retrieval.claims import read_claims
+from hybrid_retrieval.io import write_text
+from hybrid_retrieval.report.figures import FIGURE_CAPTIONS, VL_VERSION, build_figures, chart_spec
+from hybrid_retrieval.report.tables import TableView, claims_view, report_views
+
+log = logging.getLogger(__name__)
+
+# The packages whose versions decide the numbers (and the report's own toolchain).
+REPORTED_PACKAGES = (
+    "hybrid-retrieval",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "mambapy",
+    "numpy",
+    "polars",
+    "pydantic",
+    "lm-eval",
+    "snakemake",
+    "altair",
+    "vl-convert-python",
+    "jinja2",
+)
+
+
+@dataclass(frozen=True)
+class FigureView:
+    name: str
+    caption: str
+    spec_json: str  # safe inside <script type="application/json">: see _script_json
+
+
+def _script_json(obj: Any) -> str:
+    """JSON that cannot close its <script> element: escape <, > and & as \\u escapes (still valid JSON)."""
+    text = json.dumps(obj, sort_keys=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _inline_js(code: str) -> str:
+    """JavaScript safe to inline in a <script> element ("</script" would end it early)."""
+    return code.replace("</script", "<\\/script")
+
+
+def package_versions(names: tuple[str, ...] = REPORTED_PACKAGES) -> dict[str, str]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(repo_dir: str | os.PathLike[str] = ".") -> str:
+    """HEAD's commit (with "+dirty" when the tree has changes), or "unknown" outside a git checkout."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo_dir,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def read_benchmarks(benchmarks_dir: str | os.PathLike[str] | None) -> pl.DataFrame:
+    """Snakemake `benchmark:` files (tab-separated, seconds in column `s`) under benchmarks_dir, one row
+    per file: rule (the path below benchmarks_dir without suffix), seconds, max_rss (MB, when present)."""
+    schema = {"job": pl.String, "seconds": pl.Float64, "max_rss_mb": pl.Float64}
+    if benchmarks_dir is None or not Path(benchmarks_dir).is_dir():
+        return pl.DataFrame(schema=schema)
+    root = Path(benchmarks_dir)
+    rows = []
+    for path in sorted(root.rglob("*.tsv")):
+        df = pl.read_csv(path, separator="\t", null_values=["NA", "-"], infer_schema_length=None)
+        if "s" not in df.columns or df.is_empty():
+            continue  # not a Snakemake benchmark file
+        rss = df["max_rss"].cast(pl.Float64, strict=False).mean() if "max_rss" in df.columns else None
+        job = str(path.relative_to(root).with_suffix("")).removesuffix(".benchmark")
+        rows.append({"job": job, "seconds": float(df["s"].cast(pl.Float64).mean()), "max_rss_mb": rss})
+    return pl.DataFrame(rows, schema=schema).sort("job")
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("hybrid_retrieval.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"], default_for_string=True, default=True),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def render_report(
+    *,
+    tables_dir: str | os.PathLike[str],
+    claims_csv: str | os.PathLike[str],
+    config: dict[str, Any],
+    benchmarks_dir: str | os.PathLike[str] | None,
+    out_html: str | os.PathLike[str],
+    repo_dir: str | os.PathLike[str] = ".",
+) -> Path:
+    """Write the report to `out_html` and return its path."""
+    claims = read_claims(claims_csv)
+    figures = [
+        FigureView(name, FIGURE_CAPTIONS[name], _script_json(chart_spec(chart)))
+        for name, chart in build_figures(tables_dir).items()
+    ]
+    bench = read_benchmarks(benchmarks_dir)
+    bench_rows = [
+        [r["job"], f"{r['seconds']:.1f}", "n/a" if r["max_rss_mb"] is None else f"{r['max_rss_mb']:.0f}"]
+        for r in bench.iter_rows(named=True)
+    ]
+    counts = {s: claims.filter(pl.col("status") == s).height for s in ("PASS", "FAIL", "NOT RUN")}
+    tables: list[TableView] = report_views(tables_dir)
+    html = (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            title="Some Attention is All You Need for Retrieval: reproduction report",
+            generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            claims=claims_view(claims),
+            counts=counts,
+            figures=figures,
+            tables=tables,
+            config_yaml=yaml.safe_dump(config, sort_keys=True, default_flow_style=False),
+            versions=package_versions(),
+            commit=git_commit(repo_dir),
+            benchmarks=bench_rows,
+            total_seconds=f"{bench['seconds'].sum():.1f}",
+            vega_bundle=_inline_js(vlc.javascript_bundle(vl_version=VL_VERSION)),
+            vl_version=VL_VERSION,
+        )
+    )
+    out = write_text(html, out_html)
+    log.info("report: %s (%d figures, %d claims rows)", out, len(figures), claims.height)
+    return out

@@ -1,0 +1,208 @@
+"""A small seeded synthetic language: the toy models' whole world.
+
+Three kinds of text:
+- filler sentences from a tiny grammar over seeded pseudo-words (the haystack),
+- needles `the best thing to do in <city> is <w1> <w2> <w3> .`, asked as
+  `what is the best thing to do in <city> ?` (the paper's needle, with seeded city and action words),
+- parametric facts (`the capital of <land> is <city> .`...), fixed per seed, asked as 4-way multiple-choice
+  questions in MMLU's layout: the toys' stand-in for MMLU, scored by the same code as real MMLU.
+
+Everything is lowercase except the prompt-frame words (CONTEXT, QUESTION, Answer, A-D...), which
+`vocabulary()` adds by splitting the frame strings themselves, so the tokenizer always covers them.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.models.tokenizer import split_words
+from hybrid_retrieval.tasks import mmlu, prompts
+from hybrid_retrieval.tasks.mmlu import LETTERS, MCQuestion
+
+_CONSONANTS = "bdfgklmnprstvz"
+_VOWELS = "aeiou"
+
+# Function words of the filler grammar; content words are seeded pseudo-words.
+_FUNCTION_WORDS = ("the", "a", "every", "some", "near", "with", "under", "over", "and", "then", "while", "is")
+_FILLER_TEMPLATES: tuple[tuple[str, ...], ...] = (
+    ("the", "ADJ", "NOUN", "VERB", "the", "NOUN"),
+    ("a", "NOUN", "VERB", "near", "the", "ADJ", "NOUN"),
+    ("the", "NOUN", "and", "the", "NOUN", "VERB", "with", "a", "NOUN"),
+    ("every", "ADJ", "NOUN", "VERB", "some", "NOUN", "under", "the", "NOUN"),
+    ("some", "NOUN", "VERB", "then", "a", "ADJ", "NOUN", "VERB", "over", "the", "NOUN"),
+    ("the", "NOUN", "is", "ADJ", "while", "a", "NOUN", "VERB"),
+)
+_POOL_SIZES = {"NOUN": 150, "VERB": 80, "ADJ": 60, "CITY": 64, "ACTION": 96, "LAND": 48, "THING": 48, "ANIMAL": 48}
+
+NEEDLE_PREFIX = ("the", "best", "thing", "to", "do", "in")
+ANSWER_WORDS = 3  # action words per needle
+
+# subject -> (relation word, key pool, value pool); values may repeat across keys except for capitals.
+COLOURS = ("red", "blue", "green", "yellow", "black", "white", "orange", "purple", "brown", "grey")
+PLACES = ("forest", "river", "desert", "mountain", "lake", "field", "cave", "sea", "island", "swamp", "valley", "farm")
+SUBJECTS: dict[str, tuple[str, str]] = {"geography": ("capital", "LAND"), "colours": ("colour", "THING"), "animals": ("home", "ANIMAL")}
+FACTS_PER_SUBJECT = 40
+# MMLU has 5 dev questions per subject (the few-shot pool). "train" facts are asked in MC format during
+# training only (to teach the format); "test" facts are seen in training only as plain sentences.
+MC_SPLIT_SIZES = {"dev": 5, "train": 10, "test": 25}
+MC_SPLITS = tuple(MC_SPLIT_SIZES)
+
+
+@dataclass(frozen=True)
+class Needle:
+    sentence: str  # "the best thing to do in <city> is <w1> <w2> <w3> ."
+    question: str  # "what is the best thing to do in <city> ?"
+    key: str  # the city
+
+
+@dataclass(frozen=True)
+class Fact:
+    subject: str
+    key: str  # the land / thing / animal
+    value: str  # the capital / colour / home
+    sentence: str  # "the capital of <key> is <value> ."
+    question: str  # "what is the capital of <key> ?"
+    split: str  # dev | train | test
+
+
+class SyntheticLanguage:
+    """The toy world for one seed: same seed, same words, facts, sentences and questions."""
+
+    def __init__(self, seed: int = 0) -> None:
+        if not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
+        self.seed = seed
+        rng = random.Random(f"synthetic-language-{seed}")
+        self.pools = self._make_pools(rng)
+        self.facts = self._make_facts(rng)
+
+    # ------------------------------------------------------------------------------------------ words
+
+    def _make_pools(self, rng: random.Random) -> dict[str, tuple[str, ...]]:
+        reserved = set(_FUNCTION_WORDS) | set(NEEDLE_PREFIX) | set(COLOURS) | set(PLACES) | set(self._frame_words())
+        reserved |= {"what", "of", "capital", "colour", "home", *SUBJECTS}
+        syllables = [c + v for c in _CONSONANTS for v in _VOWELS]
+        seen: set[str] = set()
+        pools = {}
+        for name, size in _POOL_SIZES.items():
+            words: list[str] = []
+            while len(words) < size:
+                # 2-3 syllables: ~340k possible words, so collisions are rare and just redrawn
+                word = "".join(rng.choice(syllables) for _ in range(rng.choice((2, 2, 3))))
+                if word not in seen and word not in reserved:
+                    seen.add(word)
+                    words.append(word)
+            pools[name] = tuple(words)
+        return pools
+
+    @staticmethod
+    def _frame_words() -> list[str]:
+        """Words of the needle prompt frames and of lm-eval's MMLU prompt (letters, "Answer:")."""
+        example = MCQuestion("x", "x", ("x", "x", "x", "x"), "A")
+        texts = [
+            prompts.context_block("x", "x", instruction=prompts.CHAT_INSTRUCTION),
+            prompts.ANSWER_PREFIX,
+            mmlu.question_text(example),
+            *(mmlu.description(subject) for subject in SUBJECTS),
+            " ".join(LETTERS),
+        ]
+        return [w for text in texts for w in split_words(text) if w != "x"]
+
+    def vocabulary(self) -> list[str]:
+        """Every token the language and the prompt frames use, in a fixed order (no special tokens)."""
+        words = [*self._frame_words(), *_FUNCTION_WORDS, *NEEDLE_PREFIX, "what", "?", ".", "of"]
+        words += ["capital", "colour", "home", *SUBJECTS, *COLOURS, *PLACES]
+        for pool in self.pools.values():
+            words += pool
+        return list(dict.fromkeys(words))
+
+    # ----------------------------------------------------------------------------------------- filler
+
+    def filler_words(self, rng: random.Random) -> list[str]:
+        """One filler sentence as tokens, ending in "."."""
+        template = rng.choice(_FILLER_TEMPLATES)
+        return [rng.choice(self.pools[slot]) if slot.isupper() else slot for slot in template] + ["."]
+
+    def filler_sentence(self, rng: random.Random) -> str:
+        return " ".join(self.filler_words(rng))
+
+    def haystack_sentences(self, rng: random.Random, n_words: int) -> list[list[str]]:
+        """Filler sentences totalling exactly `n_words` tokens; the last one is cut short if needed."""
+        if n_words < 0:
+            raise ConfigError(f"n_words must be >= 0, got {n_words}")
+        sentences: list[list[str]] = []
+        remaining = n_words
+        while remaining > 0:
+            words = self.filler_words(rng)
+            if len(words) > remaining:
+                # Cut the sentence but keep its final "." so the haystack still ends at a sentence end.
+                words = words[: remaining - 1] + ["."]
+            sentences.append(words)
+            remaining -= len(words)
+        return sentences
+
+    def haystack(self, rng: random.Random, n_words: int) -> str:
+        """Filler text of exactly `n_words` tokens (words and "."), sentences ending in " ."."""
+        return " ".join(w for sentence in self.haystack_sentences(rng, n_words) for w in sentence)
+
+    # ---------------------------------------------------------------------------------------- needles
+
+    def needle(self, rng: random.Random, *, city: str | None = None) -> Needle:
+        city = city if city is not None else rng.choice(self.pools["CITY"])
+        actions = [rng.choice(self.pools["ACTION"]) for _ in range(ANSWER_WORDS)]
+        prefix = " ".join(NEEDLE_PREFIX)
+        return Needle(
+            sentence=f"{prefix} {city} is {' '.join(actions)} .",
+            question=f"what is {prefix} {city} ?",
+            key=city,
+        )
+
+    def needles(self, rng: random.Random, n: int) -> list[Needle]:
+        """`n` needles about distinct cities, so each question has one right answer."""
+        if not 0 < n <= len(self.pools["CITY"]):
+            raise ConfigError(f"number of needles must be in 1..{len(self.pools['CITY'])}, got {n}")
+        return [self.needle(rng, city=city) for city in rng.sample(self.pools["CITY"], n)]
+
+    # ------------------------------------------------------------------------------ facts and MC items
+
+    def _make_facts(self, rng: random.Random) -> list[Fact]:
+        facts = []
+        for subject, (relation, key_pool) in SUBJECTS.items():
+            keys = rng.sample(self.pools[key_pool], FACTS_PER_SUBJECT)
+            if subject == "geography":  # one country, one capital
+                values = rng.sample(self.pools["CITY"], FACTS_PER_SUBJECT)
+            else:
+                pool = COLOURS if subject == "colours" else PLACES
+                values = [rng.choice(pool) for _ in keys]
+            splits = [s for s, n in MC_SPLIT_SIZES.items() for _ in range(n)]
+            for key, value, split in zip(keys, values, splits, strict=False):
+                facts.append(
+                    Fact(subject, key, value, f"the {relation} of {key} is {value} .", f"what is the {relation} of {key} ?", split)
+                )
+        return facts
+
+    def value_pool(self, subject: str) -> tuple[str, ...]:
+        """The possible answers of a subject (distractors are drawn from it)."""
+        if subject == "geography":
+            return tuple(f.value for f in self.facts if f.subject == "geography")
+        if subject == "colours":
+            return COLOURS
+        if subject == "animals":
+            return PLACES
+        raise ConfigError(f"unknown subject {subject!r}; choose one of {', '.join(SUBJECTS)}")
+
+    def mc_question(self, fact: Fact, rng: random.Random) -> MCQuestion:
+        """`fact` as a 4-way question: 3 distinct wrong values of its subject, the answer at a random letter."""
+        wrong = rng.sample(sorted(set(self.value_pool(fact.subject)) - {fact.value}), 3)
+        position = rng.randrange(4)
+        choices = wrong[:position] + [fact.value] + wrong[position:]
+        return MCQuestion(fact.subject, fact.question, tuple(choices), LETTERS[position])  # type: ignore[arg-type]
+
+    def mc_questions(self, split: str) -> list[MCQuestion]:
+        """The fixed multiple-choice items of a split (dev, train or test), by subject then fact order."""
+        if split not in MC_SPLITS:
+            raise ConfigError(f"unknown multiple-choice split {split!r}; choose one of {', '.join(MC_SPLITS)}")
+        rng = random.Random(f"mc-{self.seed}-{split}")
+        return [self.mc_question(f, rng) for f in self.facts if f.split == split]

@@ -1,0 +1,117 @@
+"""load_model on hub-snapshot-layout directories, and the error cases (nothing touches the network)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from hybrid_retrieval.errors import ConfigError, ModelLoadError, UnknownArchitectureError
+from hybrid_retrieval.models import loading
+from hybrid_retrieval.models.loading import REVISION_FILE, download_snapshot, load_model
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_load_hub_layout(tiny_model_dirs: dict[str, Path], tiny_arch: str) -> None:
+    directory = tiny_model_dirs[tiny_arch]
+    loaded = load_model(directory)
+    assert loaded.name == tiny_arch
+    assert loaded.adapter.model_type == tiny_arch == loaded.model.config.model_type
+    assert not loaded.model.training
+    assert loaded.model.config._attn_implementation == "eager"
+    assert next(loaded.model.parameters()).dtype == torch.float32
+    weights = (directory / "model.safetensors").read_bytes()
+    assert loaded.revision == "toy-" + hashlib.sha256(weights).hexdigest()[:12]
+    assert loaded.tokenizer("w1 w2").input_ids == [2, 5, 6]  # <bos> prepended, word-level ids
+
+
+def test_revision_file_and_dtype_and_name(tiny_model_dirs: dict[str, Path], tmp_path: Path) -> None:
+    directory = shutil.copytree(tiny_model_dirs["recurrent_gemma"], tmp_path / "snap")
+    (directory / REVISION_FILE).write_text(SHA + "\n")
+    loaded = load_model(directory, name="rg-toy", dtype="bfloat16")
+    assert loaded.revision == SHA
+    assert loaded.name == "rg-toy"
+    assert next(loaded.model.parameters()).dtype == torch.bfloat16
+
+
+def test_missing_dir(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="does not exist.*download"):
+        load_model(tmp_path / "google/recurrentgemma-2b")
+
+
+def test_no_config(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="no config.json"):
+        load_model(tmp_path)
+
+
+def test_only_bin_weights(tiny_model_dirs: dict[str, Path], tmp_path: Path) -> None:
+    directory = shutil.copytree(tiny_model_dirs["jamba"], tmp_path / "bin")
+    (directory / "model.safetensors").rename(directory / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError, match=r"no \*\.safetensors.*pytorch_model.bin"):
+        load_model(directory)
+
+
+def test_unknown_model_type(tiny_model_dirs: dict[str, Path], tmp_path: Path) -> None:
+    directory = shutil.copytree(tiny_model_dirs["jamba"], tmp_path / "llama")
+    config = json.loads((directory / "config.json").read_text())
+    config["model_type"] = "llama"
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UnknownArchitectureError, match="llama.*supported: jamba, recurrent_gemma"):
+        load_model(directory)
+
+
+def test_bad_dtype(tiny_model_dirs: dict[str, Path]) -> None:
+    with pytest.raises(ConfigError, match="'fp8'.*float32"):
+        load_model(tiny_model_dirs["jamba"], dtype="fp8")
+
+
+def test_download_requires_commit_sha(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'main'.*40-hex"):
+        download_snapshot("google/recurrentgemma-2b", "main", tmp_path)
+
+
+def test_download_offline_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE.*Pre-download.*local model path"):
+        download_snapshot("google/recurrentgemma-2b", SHA, tmp_path / "rg")
+    assert not (tmp_path / "rg" / REVISION_FILE).exists()
+
+
+def test_download_unreachable_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def unreachable(*args: object, **kwargs: object) -> str:
+        raise LocalEntryNotFoundError("cannot reach huggingface.co")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(loading, "_offline", lambda: False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", unreachable)
+    with pytest.raises(ModelLoadError, match="cannot reach.*Pre-download"):
+        download_snapshot("google/recurrentgemma-2b", SHA, tmp_path / "rg")
+
+
+def test_download_writes_revision_and_loads(
+    tiny_model_dirs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub
+
+    calls = []
+
+    def fake_snapshot(repo_id: str, *, revision: str, local_dir: Path, allow_patterns: list[str]) -> str:
+        # stands in for the hub: copies a snapshot, as snapshot_download(local_dir=...) would
+        calls.append((repo_id, revision, allow_patterns))
+        shutil.copytree(tiny_model_dirs["recurrent_gemma"], local_dir, dirs_exist_ok=True)
+        return str(local_dir)
+
+    monkeypatch.setattr(loading, "_offline", lambda: False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    dest = download_snapshot("google/recurrentgemma-2b", SHA, tmp_path / "rg")
+    assert calls == [("google/recurrentgemma-2b", SHA, ["*.json", "*.safetensors", "*.model", "tokenizer*"])]
+    assert (dest / REVISION_FILE).read_text().strip() == SHA
+    assert load_model(dest).revision == SHA
