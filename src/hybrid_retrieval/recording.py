@@ -3,7 +3,8 @@ whether the entropy rule kept the head, and the attention mass on the needle tok
 
 Step s is the forward pass that produces generated token s: step 0 is the prefill (its last query
 position), steps 1.. are the single-token decoding steps. Rows come from the interventions' recorder,
-so they describe exactly what the intervention saw.
+so they describe exactly what the intervention did: `kept` is the heads actually kept, i.e. every head
+in a phase the spec leaves alone (the prefill under phase "generation").
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def test_retrieval_summary_rates(tables):
     assert mixer["n_exact"] == 9 and mixer["exact_rate"] == 0.5
     assert mixer["ci_low"] < 0.5 < mixer["ci_high"]
     # Partial scores count in mean_score: ablated trials score i % 3 -> mean 1 of 5.
-    ablated = s.filter((pl.col("experiment") == "attention_ablated")).row(0, named=True)
+    ablated = s.filter(pl.col("experiment") == "attention_ablated").row(0, named=True)
     assert ablated["exact_rate"] == 0.0 and ablated["mean_score"] == pytest.approx(0.2)
     cells = read_table(root / "tables", "retrieval_cells")
     one = cells.filter((pl.col("model") == "toy-jamba") & (pl.col("experiment") == "baseline"))

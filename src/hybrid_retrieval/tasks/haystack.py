@@ -56,6 +56,9 @@ PAPER_QUESTION = "What is the best thing to do in San Francisco?"
 
 # -------------------------------------------------------------------------------------------- sources
 
+# Tokens beyond the request: a token can merge across a file seam, so stop a little past the cut.
+_SEAM_MARGIN = 64
+
 
 class HaystackSource(Protocol):
     """Filler text; `text(replicate, n_tokens, count)` returns at least `n_tokens` tokens if it can."""
@@ -94,7 +97,7 @@ class EssayHaystack:
 
     directory: Path
     haystack_id: str = "paul-graham"
-    _text: str = field(default="", init=False, repr=False, compare=False)
+    _essays: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         directory = Path(self.directory)
@@ -104,18 +107,23 @@ class EssayHaystack:
                 f"no essay files (*.txt) in {directory}; run `hybrid-retrieval download-haystack` "
                 f"or point the haystack directory at a copy of {ESSAY_REPO}/{ESSAY_FOLDER}"
             )
-        text = "".join(path.read_text(encoding="utf-8") for path in files)
-        if not text.strip():
+        essays = tuple(path.read_text(encoding="utf-8") for path in files)
+        if not "".join(essays).strip():
             raise DataError(f"the essays in {directory} are empty; download them again")
-        object.__setattr__(self, "_text", text)
+        object.__setattr__(self, "_essays", essays)
 
     def text(self, replicate: int, n_tokens: int, count_tokens: CountTokens) -> str:
-        # As the original tester: repeat the whole corpus until it holds enough tokens (the replicate
-        # does not matter: the essays are one fixed text).
-        text = self._text
-        while count_tokens(text) < n_tokens:
-            text += self._text
-        return text
+        """Whole essays in order (the corpus repeated, as the original tester does) until the text holds
+        `n_tokens` plus a margin; the replicate does not matter, the essays are one fixed text. Callers
+        cut by tokens from the start, so a longer request only appends: every cell sees the same prefix."""
+        pieces, total = [], 0
+        while total < n_tokens + _SEAM_MARGIN:
+            for essay in self._essays:
+                pieces.append(essay)
+                total += count_tokens(essay)  # per file: tokenizing the growing text would be quadratic
+                if total >= n_tokens + _SEAM_MARGIN:
+                    break
+        return "".join(pieces)
 
 
 @dataclass

@@ -1,0 +1,92 @@
+"""Claims: PASS on the paper's pattern, FAIL when a measurement breaks a threshold, NOT RUN when absent."""
+
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+import synthetic_results as fx  # noqa: E402
+
+from hybrid_retrieval.aggregate import aggregate  # noqa: E402
+from hybrid_retrieval.claims import CLAIMS_COLUMNS, evaluate_claims, read_claims  # noqa: E402
+from hybrid_retrieval.errors import ConfigError  # noqa: E402
+
+
+def _claims(tmp_path, rate=fx.default_rate, config=None, **kwargs):
+    fx.write_synthetic_results(tmp_path / "results", rate=rate, **kwargs)
+    aggregate(tmp_path / "results", tmp_path / "tables")
+    return evaluate_claims(tmp_path / "tables", tmp_path / "claims.csv", config)
+
+
+def _status(df: pl.DataFrame, claim_id: int, model: str = "toy-jamba") -> dict:
+    return df.filter((pl.col("claim_id") == claim_id) & (pl.col("model") == model)).row(0, named=True)
+
+
+def test_paper_pattern_passes_every_claim(tmp_path):
+    df = _claims(tmp_path)
+    assert df.columns == CLAIMS_COLUMNS
+    assert df.height == 5 * 2 and set(df["status"]) == {"PASS"}
+    assert _status(df, 3)["measured"] == pytest.approx(1 / 8)  # k = 1 of 8
+    assert _status(df, 3, "toy-recurrent-gemma")["measured"] == pytest.approx(1 / 4)
+    assert _status(df, 4)["measured"] == pytest.approx(0.875)
+    # The CSV round-trips.
+    assert read_claims(tmp_path / "claims.csv").equals(df)
+
+
+def test_broken_measurements_fail(tmp_path):
+    def rate(experiment, spec, num_heads):
+        if experiment == "attention_ablated":
+            return 0.5  # claim 1 broken
+        if experiment == "jrt" and spec.get("prompt_variant") == "jrt" and spec.get("k") == 0:
+            return 0.5  # JRT recovers at k = 0: claim 2 broken
+        if (
+            experiment == "sparsity_sweep"
+            and spec["kind"] == "entropy_topk"
+            and 0 < spec["k"] < num_heads // 2
+        ):
+            return 0.5  # needs half the heads: claim 3 broken
+        if experiment == "exposure" and spec["generation_mode"] == "omit" and spec["prefill_mode"] == "keep":
+            return 1.0  # omitting the needle changes nothing: claim 5 broken
+        return fx.default_rate(experiment, spec, num_heads)
+
+    df = _claims(tmp_path, rate)
+    for claim_id in (1, 2, 3, 5):
+        assert _status(df, claim_id)["status"] == "FAIL", claim_id
+    assert _status(df, 1)["measured"] == 0.5
+    assert _status(df, 2)["measured"] == 0.5
+    assert _status(df, 3)["measured"] == pytest.approx(4 / 8)
+    assert "generation=omit, prefill=keep" in _status(df, 5)["detail"]
+
+
+def test_mmlu_modes_and_explicit_k(tmp_path):
+    # Retention at k = 1 is 0.875; "within" 0.84 +- 0.01 fails, "at_least" passes.
+    strict = _claims(tmp_path, config={"mmlu_tolerance": 0.01})
+    assert _status(strict, 4)["status"] == "FAIL"
+    loose = evaluate_claims(tmp_path / "tables", None, {"mmlu_tolerance": 0.01, "mmlu_mode": "at_least"})
+    assert _status(loose, 4)["status"] == "PASS"
+    chance = evaluate_claims(tmp_path / "tables", None, {"mmlu_k": {"toy-jamba": 0}})
+    assert (
+        _status(chance, 4)["measured"] == pytest.approx(0.25 / 0.8) and _status(chance, 4)["status"] == "FAIL"
+    )
+
+
+def test_absent_experiments_are_not_run(tmp_path):
+    df = _claims(tmp_path, experiments=("baseline", "attention_ablated"), mmlu=False)
+    assert _status(df, 1)["status"] == "PASS"
+    for claim_id in (2, 3, 4, 5):
+        assert _status(df, claim_id)["status"] == "NOT RUN", claim_id
+    # A model named by the config but without results shows up as NOT RUN rather than vanishing.
+    extra = evaluate_claims(tmp_path / "tables", None, models=["toy-jamba", "recurrentgemma-2b"])
+    assert set(extra.filter(pl.col("model") == "recurrentgemma-2b")["status"]) == {"NOT RUN"}
+
+
+def test_no_tables_at_all(tmp_path):
+    df = evaluate_claims(tmp_path, None)
+    assert df.height == 5 and set(df["status"]) == {"NOT RUN"} and "absent" in df["detail"][0]
+
+
+def test_unknown_config_key_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="ablation_max_exactt"):
+        evaluate_claims(tmp_path, None, {"ablation_max_exactt": 0.1})
