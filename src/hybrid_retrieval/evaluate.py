@@ -73,7 +73,9 @@ SORT_KEYS = ["context_length", "depth", "trial_id", "intervention_hash"]
 def normalize(text: str) -> str:
     """Lowercase, drop punctuation (ASCII and Unicode), collapse whitespace."""
     text = "".join(" " if c.isspace() else c for c in text.lower())
-    text = "".join(c for c in text if c not in string.punctuation and not unicodedata.category(c).startswith("P"))
+    text = "".join(
+        c for c in text if c not in string.punctuation and not unicodedata.category(c).startswith("P")
+    )
     return " ".join(text.split())
 
 
@@ -103,7 +105,10 @@ def score_output(output: str, needle: str) -> int:
 
 def _eos_ids(loaded: LoadedModel) -> set[int]:
     ids: set[int] = set()
-    for value in (loaded.tokenizer.eos_token_id, getattr(loaded.model.generation_config, "eos_token_id", None)):
+    for value in (
+        loaded.tokenizer.eos_token_id,
+        getattr(loaded.model.generation_config, "eos_token_id", None),
+    ):
         if isinstance(value, int):
             ids.add(value)
         elif value is not None:
@@ -112,7 +117,9 @@ def _eos_ids(loaded: LoadedModel) -> set[int]:
 
 
 @torch.inference_mode()
-def generate_greedy(loaded: LoadedModel, input_ids_batch: torch.Tensor, max_new_tokens: int) -> list[list[int]]:
+def generate_greedy(
+    loaded: LoadedModel, input_ids_batch: torch.Tensor, max_new_tokens: int
+) -> list[list[int]]:
     """Greedy continuations of equal-length, unpadded prompts [batch, seq]; each row stops at EOS (dropped).
 
     Prefill runs once over the prompt; then one token per step on the model's cache. Rows that hit EOS
@@ -129,7 +136,9 @@ def generate_greedy(loaded: LoadedModel, input_ids_batch: torch.Tensor, max_new_
     eos_tensor = torch.tensor(sorted(eos), device=ids.device, dtype=ids.dtype)
     step_input, position = ids, torch.arange(length, device=ids.device)[None]
     for _ in range(max_new_tokens):
-        logits = model(input_ids=step_input, position_ids=position, cache=cache, use_cache=True, logits_to_keep=1).logits
+        logits = model(
+            input_ids=step_input, position_ids=position, cache=cache, use_cache=True, logits_to_keep=1
+        ).logits
         token = torch.where(done, fill, logits[:, -1].argmax(-1))
         finished = torch.isin(token, eos_tensor) & ~done
         for row in (~done & ~finished).nonzero().flatten().tolist():
@@ -185,7 +194,9 @@ def _read_existing(out_path: Path) -> pl.DataFrame:
     try:
         existing = pl.read_parquet(out_path)
     except Exception as exc:  # polars raises several types for a truncated or foreign file
-        raise DataError(f"cannot read existing results {out_path} ({exc}); delete it or pass resume=False") from exc
+        raise DataError(
+            f"cannot read existing results {out_path} ({exc}); delete it or pass resume=False"
+        ) from exc
     missing = set(RETRIEVAL_SCHEMA) - set(existing.columns)
     if missing:
         raise DataError(

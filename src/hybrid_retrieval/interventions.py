@@ -289,7 +289,7 @@ class _Controller:
                 "an attention layer ran outside a forward of the model's decoder (model.base_model); "
                 "call the whole model inside apply_intervention, not a single layer"
             )
-        return "generation" if query_len == 1 and self.past > 0 else "prefill"
+        return "prefill"
 
     def heads_apply(self, phase: Phase) -> bool:
         return self.spec.phase == "all" or phase == "generation"

@@ -23,6 +23,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600 files; results are meant to be read by others (reports, CI artifacts).
+        os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

@@ -73,10 +73,22 @@ def test_cached_batched_decoding_equals_uncached_single_rows(loaded) -> None:
 def test_batched_run_equals_one_at_a_time(loaded, tmp_path: Path) -> None:
     trials = tiny_trials(loaded.tokenizer, replicates=2)
     batched = run_retrieval(
-        loaded, trials, NONE, experiment="e", max_new_tokens=MAX_NEW, batch_size=8, out_path=tmp_path / "b.parquet"
+        loaded,
+        trials,
+        NONE,
+        experiment="e",
+        max_new_tokens=MAX_NEW,
+        batch_size=8,
+        out_path=tmp_path / "b.parquet",
     )
     single = run_retrieval(
-        loaded, trials, NONE, experiment="e", max_new_tokens=MAX_NEW, batch_size=1, out_path=tmp_path / "s.parquet"
+        loaded,
+        trials,
+        NONE,
+        experiment="e",
+        max_new_tokens=MAX_NEW,
+        batch_size=1,
+        out_path=tmp_path / "s.parquet",
     )
     assert batched["output"].to_list() == single["output"].to_list()
     assert batched.drop("output").equals(single.drop("output"))
@@ -85,7 +97,9 @@ def test_batched_run_equals_one_at_a_time(loaded, tmp_path: Path) -> None:
 def test_rows_have_the_contract_columns_and_order(loaded, tmp_path: Path) -> None:
     trials = tiny_trials(loaded.tokenizer)
     out = tmp_path / "r.parquet"
-    rows = run_retrieval(loaded, trials, NONE, experiment="baseline", max_new_tokens=MAX_NEW, batch_size=4, out_path=out)
+    rows = run_retrieval(
+        loaded, trials, NONE, experiment="baseline", max_new_tokens=MAX_NEW, batch_size=4, out_path=out
+    )
     assert rows.columns == list(RETRIEVAL_SCHEMA)
     assert pl.read_parquet(out).equals(rows)
     assert rows.height == len(trials)
@@ -108,11 +122,15 @@ def test_rows_have_the_contract_columns_and_order(loaded, tmp_path: Path) -> Non
 def test_resume_skips_done_trials_and_keeps_other_conditions(loaded, tmp_path: Path, monkeypatch) -> None:
     trials = tiny_trials(loaded.tokenizer)
     out = tmp_path / "r.parquet"
-    run_retrieval(loaded, trials[:3], NONE, experiment="e", max_new_tokens=MAX_NEW, batch_size=4, out_path=out)
+    run_retrieval(
+        loaded, trials[:3], NONE, experiment="e", max_new_tokens=MAX_NEW, batch_size=4, out_path=out
+    )
     # mark the finished rows: if resume re-ran them, the marker would be overwritten
     pl.read_parquet(out).with_columns(output=pl.lit("MARKER")).write_parquet(out)
     ablated = InterventionSpec(kind="entropy_topk", k=0)
-    run_retrieval(loaded, trials[:2], ablated, experiment="e", max_new_tokens=MAX_NEW, batch_size=4, out_path=out)
+    run_retrieval(
+        loaded, trials[:2], ablated, experiment="e", max_new_tokens=MAX_NEW, batch_size=4, out_path=out
+    )
 
     seen: list[int] = []
     real = evaluate.generate_greedy
@@ -122,16 +140,22 @@ def test_resume_skips_done_trials_and_keeps_other_conditions(loaded, tmp_path: P
         return real(loaded_, ids, max_new_tokens)
 
     monkeypatch.setattr(evaluate, "generate_greedy", counting)
-    rows = run_retrieval(loaded, trials, NONE, experiment="e", max_new_tokens=MAX_NEW, batch_size=4, out_path=out)
+    rows = run_retrieval(
+        loaded, trials, NONE, experiment="e", max_new_tokens=MAX_NEW, batch_size=4, out_path=out
+    )
     assert sum(seen) == len(trials) - 3
     assert rows.height == len(trials)
-    assert rows.filter(pl.col("output") == "MARKER")["trial_id"].sort().to_list() == sorted(t.trial_id for t in trials[:3])
+    assert rows.filter(pl.col("output") == "MARKER")["trial_id"].sort().to_list() == sorted(
+        t.trial_id for t in trials[:3]
+    )
     everything = pl.read_parquet(out)
     assert everything.filter(pl.col("intervention_hash") == ablated.spec_hash()).height == 2
     assert everything.height == len(trials) + 2
 
     seen.clear()
-    run_retrieval(loaded, trials, NONE, experiment="e", max_new_tokens=MAX_NEW, batch_size=4, out_path=out, resume=False)
+    run_retrieval(
+        loaded, trials, NONE, experiment="e", max_new_tokens=MAX_NEW, batch_size=4, out_path=out, resume=False
+    )
     assert sum(seen) == len(trials)
 
 
@@ -150,7 +174,14 @@ def test_killed_run_keeps_checkpointed_batches(loaded, tmp_path: Path, monkeypat
     monkeypatch.setattr(evaluate, "generate_greedy", dies_on_third_batch)
     with pytest.raises(KeyboardInterrupt):
         run_retrieval(
-            loaded, trials, NONE, experiment="e", max_new_tokens=MAX_NEW, batch_size=2, out_path=out, checkpoint_every=1
+            loaded,
+            trials,
+            NONE,
+            experiment="e",
+            max_new_tokens=MAX_NEW,
+            batch_size=2,
+            out_path=out,
+            checkpoint_every=1,
         )
     assert pl.read_parquet(out).height == sum(calls[:2])
     assert [p.name for p in tmp_path.iterdir()] == ["r.parquet"]  # no temp files left
@@ -159,9 +190,33 @@ def test_killed_run_keeps_checkpointed_batches(loaded, tmp_path: Path, monkeypat
 def test_bad_arguments(loaded, tmp_path: Path) -> None:
     trials = tiny_trials(loaded.tokenizer, lengths=(48,), depths=(50,))
     with pytest.raises(DataError, match="batch_size"):
-        run_retrieval(loaded, trials, NONE, experiment="e", max_new_tokens=4, batch_size=0, out_path=tmp_path / "x.parquet")
+        run_retrieval(
+            loaded,
+            trials,
+            NONE,
+            experiment="e",
+            max_new_tokens=4,
+            batch_size=0,
+            out_path=tmp_path / "x.parquet",
+        )
     with pytest.raises(DataError, match="repeat"):
-        run_retrieval(loaded, trials * 2, NONE, experiment="e", max_new_tokens=4, batch_size=2, out_path=tmp_path / "x.parquet")
+        run_retrieval(
+            loaded,
+            trials * 2,
+            NONE,
+            experiment="e",
+            max_new_tokens=4,
+            batch_size=2,
+            out_path=tmp_path / "x.parquet",
+        )
     (tmp_path / "junk.parquet").write_text("not parquet")
     with pytest.raises(DataError, match="resume=False"):
-        run_retrieval(loaded, trials, NONE, experiment="e", max_new_tokens=4, batch_size=2, out_path=tmp_path / "junk.parquet")
+        run_retrieval(
+            loaded,
+            trials,
+            NONE,
+            experiment="e",
+            max_new_tokens=4,
+            batch_size=2,
+            out_path=tmp_path / "junk.parquet",
+        )

@@ -28,7 +28,9 @@ SHARED_ESSAYS = Path(__file__).resolve().parents[3] / "shared" / "data" / "paul_
 if not SHARED_ESSAYS.is_dir():
     SHARED_ESSAYS = Path("/work/shared/data/paul_graham_essays")
 
-pytestmark = pytest.mark.skipif(not SHARED_ESSAYS.is_dir(), reason="the shared essay copy is not on this machine")
+pytestmark = pytest.mark.skipif(
+    not SHARED_ESSAYS.is_dir(), reason="the shared essay copy is not on this machine"
+)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -71,14 +73,18 @@ def test_pinned_hash_matches_the_shared_copy() -> None:
 
 
 def test_download_fetches_all_essays_and_verifies_them(essay_server: str, tmp_path: Path) -> None:
-    dest = download_haystack(tmp_path / "paul_graham", base_url=essay_server, commit=ESSAY_COMMIT, sha256=ESSAY_SHA256)
+    dest = download_haystack(
+        tmp_path / "paul_graham", base_url=essay_server, commit=ESSAY_COMMIT, sha256=ESSAY_SHA256
+    )
     assert sorted(p.name for p in dest.iterdir()) == list(ESSAY_FILES)
     for name in ESSAY_FILES:
         assert (dest / name).read_bytes() == (SHARED_ESSAYS / name).read_bytes()
     # no temp folders left next to it
     assert [p.name for p in tmp_path.iterdir()] == ["paul_graham"]
     haystack = EssayHaystack(dest)
-    assert haystack.text(0, 10, lambda t: len(t.split())).startswith((SHARED_ESSAYS / "addiction.txt").read_text()[:200])
+    assert haystack.text(0, 10, lambda t: len(t.split())).startswith(
+        (SHARED_ESSAYS / "addiction.txt").read_text()[:200]
+    )
 
 
 def test_download_replaces_an_existing_folder(essay_server: str, tmp_path: Path) -> None:
@@ -107,7 +113,9 @@ def test_unreachable_server_names_the_file_and_the_offline_fix(tmp_path: Path) -
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(DataError, match=r"addiction\.txt.*--from-dir"):
-        download_haystack(tmp_path / "essays", base_url=f"http://127.0.0.1:{port}", commit=ESSAY_COMMIT, timeout=5)
+        download_haystack(
+            tmp_path / "essays", base_url=f"http://127.0.0.1:{port}", commit=ESSAY_COMMIT, timeout=5
+        )
     assert list(tmp_path.iterdir()) == []
 
 

@@ -37,7 +37,9 @@ def bpe_tokenizer() -> PreTrainedTokenizerFast:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    core.train_from_iterator([p.read_text(encoding="utf-8") for p in sorted(ESSAYS.glob("*.txt"))[:10]], trainer)
+    core.train_from_iterator(
+        [p.read_text(encoding="utf-8") for p in sorted(ESSAYS.glob("*.txt"))[:10]], trainer
+    )
     core.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 2)])
     return PreTrainedTokenizerFast(
         tokenizer_object=core, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
@@ -170,7 +172,7 @@ def test_synthetic_trials_draw_a_needle_per_trial(synthetic_tokenizer) -> None:
     unk = synthetic_tokenizer.unk_token_id
     for t in trials:
         assert unk not in t.input_ids
-        (start, end), = t.needle_spans
+        ((start, end),) = t.needle_spans
         assert synthetic_tokenizer.decode(t.input_ids[start:end]) == t.needle
         # the word-level tokenizer makes the budget exact: haystack + needle = length - reserve
         frame = len(t.input_ids) - (t.context_length - 32)

@@ -20,7 +20,9 @@ def test_exact_when_needle_is_a_substring_of_the_output() -> None:
 
 
 def test_exact_ignores_case_punctuation_and_spacing() -> None:
-    output = "the BEST thing to do in san francisco is: eat a sandwich,   and sit in dolores park on a sunny day"
+    output = (
+        "the BEST thing to do in san francisco is: eat a sandwich,   and sit in dolores park on a sunny day"
+    )
     assert score_output(output, NEEDLE) == 5
 
 
@@ -45,7 +47,10 @@ def test_word_boundaries_matter_for_exact() -> None:
         ("The best thing to do in San Francisco is", 1),  # 8/18 -> 1
         ("The best thing to do in San Francisco is eat a sandwich and sit", 2),  # 13/18 -> 2
         # every word in order, but with an insertion: not exact, so the partial maximum 3
-        ("The best thing to do in San Francisco is to eat a sandwich and sit in Dolores Park on a sunny day", 3),
+        (
+            "The best thing to do in San Francisco is to eat a sandwich and sit in Dolores Park on a sunny day",
+            3,
+        ),
     ],
 )
 def test_partial_points(output: str, expected: int) -> None:

@@ -50,7 +50,9 @@ ESSAY_FILES: tuple[str, ...] = (
     "vcsqueeze.txt", "vw.txt", "want.txt", "web20.txt", "weird.txt", "wisdom.txt", "worked.txt",
 )  # fmt: skip
 
-PAPER_NEEDLE = "The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day."
+PAPER_NEEDLE = (
+    "The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day."
+)
 PAPER_QUESTION = "What is the best thing to do in San Francisco?"
 
 
@@ -199,7 +201,9 @@ def _install(tmp: Path, dest: Path) -> Path:
 def _verify(folder: Path, sha256: str, source: str) -> None:
     missing = [name for name in ESSAY_FILES if not (folder / name).is_file()]
     if missing:
-        raise DataError(f"{source} lacks essay file(s) {', '.join(missing)}; use a complete copy of {ESSAY_FOLDER}")
+        raise DataError(
+            f"{source} lacks essay file(s) {', '.join(missing)}; use a complete copy of {ESSAY_FOLDER}"
+        )
     actual = _sha256_of([folder / name for name in ESSAY_FILES])
     if actual != sha256:
         raise DataError(
@@ -249,7 +253,9 @@ def copy_haystack(
     """The offline alternative: copy the essays from a local folder, with the same hash check."""
     source = Path(source_dir)
     if not source.is_dir():
-        raise DataError(f"essay folder {source} does not exist; pass the PaulGrahamEssays folder of a checkout")
+        raise DataError(
+            f"essay folder {source} does not exist; pass the PaulGrahamEssays folder of a checkout"
+        )
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
@@ -267,5 +273,7 @@ def copy_haystack(
 def check_commit(commit: str) -> str:
     """A commit id must be hex, so a branch name (which moves) cannot sneak into the pinned URL."""
     if not (7 <= len(commit) <= 40 and all(c in "0123456789abcdef" for c in commit.lower())):
-        raise ConfigError(f"haystack commit {commit!r} is not a commit id; use a hex sha such as {ESSAY_COMMIT}")
+        raise ConfigError(
+            f"haystack commit {commit!r} is not a commit id; use a hex sha such as {ESSAY_COMMIT}"
+        )
     return commit

@@ -47,8 +47,12 @@ class Trial:
     needle_spans: list[tuple[int, int]]  # [start, end) positions of each needle copy in input_ids
 
 
-def trial_id(haystack_id: str, needle: str, context_length: int, depth: float, variant: str, seed: int, replicate: int) -> str:
-    key = json.dumps([haystack_id, needle, int(context_length), float(depth), variant, int(seed), int(replicate)])
+def trial_id(
+    haystack_id: str, needle: str, context_length: int, depth: float, variant: str, seed: int, replicate: int
+) -> str:
+    key = json.dumps(
+        [haystack_id, needle, int(context_length), float(depth), variant, int(seed), int(replicate)]
+    )
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
 
 
@@ -81,7 +85,9 @@ def _find_all(haystack: Sequence[int], needle: Sequence[int]) -> list[tuple[int,
     return spans
 
 
-def find_needle_spans(tokenizer, prompt: str, input_ids: Sequence[int], needle: str, copies: int) -> list[tuple[int, int]]:
+def find_needle_spans(
+    tokenizer, prompt: str, input_ids: Sequence[int], needle: str, copies: int
+) -> list[tuple[int, int]]:
     """[start, end) token spans of the needle in `input_ids`, exactly `copies` of them, or [].
 
     First the needle's own ids (as written, and with a leading space: SentencePiece and BPE tokenizers
@@ -96,7 +102,9 @@ def find_needle_spans(tokenizer, prompt: str, input_ids: Sequence[int], needle: 
             return spans
     if not getattr(tokenizer, "is_fast", False):
         return []
-    enc = tokenizer(prompt, add_special_tokens=not _adds_own_bos(tokenizer, prompt), return_offsets_mapping=True)
+    enc = tokenizer(
+        prompt, add_special_tokens=not _adds_own_bos(tokenizer, prompt), return_offsets_mapping=True
+    )
     if list(enc["input_ids"]) != list(input_ids):
         return []
     offsets = enc["offset_mapping"]
@@ -110,7 +118,9 @@ def find_needle_spans(tokenizer, prompt: str, input_ids: Sequence[int], needle: 
     return spans if len(spans) == copies else []
 
 
-def insert_needle(haystack: str, offsets: Sequence[tuple[int, int]], n_tokens: int, needle: str, depth: float) -> str:
+def insert_needle(
+    haystack: str, offsets: Sequence[tuple[int, int]], n_tokens: int, needle: str, depth: float
+) -> str:
     """The first `n_tokens` haystack tokens with `needle` at `depth` percent, at a sentence boundary."""
     cut = haystack[: offsets[n_tokens - 1][1]] if n_tokens > 0 else ""
     if depth >= 100 or not cut:
@@ -125,9 +135,13 @@ def insert_needle(haystack: str, offsets: Sequence[tuple[int, int]], n_tokens: i
     return f"{cut[:pos]} {needle}{cut[pos:]}"
 
 
-def _check_grid(context_lengths, depths, prompt_variant: str, frame_reserve: int, trials_per_cell: int) -> None:
+def _check_grid(
+    context_lengths, depths, prompt_variant: str, frame_reserve: int, trials_per_cell: int
+) -> None:
     if prompt_variant not in PROMPT_VARIANTS:
-        raise ConfigError(f"unknown prompt variant {prompt_variant!r}; choose one of {', '.join(PROMPT_VARIANTS)}")
+        raise ConfigError(
+            f"unknown prompt variant {prompt_variant!r}; choose one of {', '.join(PROMPT_VARIANTS)}"
+        )
     if not context_lengths or not depths:
         raise ConfigError("context_lengths and depths must each list at least one value")
     for length in context_lengths:
@@ -179,7 +193,9 @@ def build_trials(
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         offsets = [tuple(o) for o in enc["offset_mapping"]]
         if not offsets:
-            raise DataError(f"haystack {haystack.haystack_id!r} is empty; check the essay folder or the synthetic language")
+            raise DataError(
+                f"haystack {haystack.haystack_id!r} is empty; check the essay folder or the synthetic language"
+            )
         for length in sorted({int(x) for x in context_lengths}):
             for depth in sorted({float(d) for d in depths}):
                 rng = random.Random(f"niah-{seed}-{replicate}-{length}-{depth}")
@@ -198,7 +214,9 @@ def build_trials(
                 context = insert_needle(text, offsets, n_hay, needle.sentence, depth)
                 prompt = build_prompt(context, needle.question, prompt_variant, tokenizer)
                 input_ids = encode_prompt(tokenizer, prompt)
-                tid = trial_id(haystack.haystack_id, needle.sentence, length, depth, prompt_variant, seed, replicate)
+                tid = trial_id(
+                    haystack.haystack_id, needle.sentence, length, depth, prompt_variant, seed, replicate
+                )
                 if len(input_ids) > length * copies:
                     raise ConfigError(
                         f"trial {tid} (length {length}, depth {depth}): the prompt has {len(input_ids)} tokens, more than "
@@ -213,7 +231,15 @@ def build_trials(
                     )
                 trials.append(
                     Trial(
-                        tid, length, depth, prompt_variant, prompt, needle.sentence, needle.question, input_ids, spans
+                        tid,
+                        length,
+                        depth,
+                        prompt_variant,
+                        prompt,
+                        needle.sentence,
+                        needle.question,
+                        input_ids,
+                        spans,
                     )
                 )
     trials.sort(key=lambda t: (t.context_length, t.depth, t.trial_id))
