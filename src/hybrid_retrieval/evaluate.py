@@ -153,7 +153,7 @@ def generate_greedy(
 # ------------------------------------------------------------------------------------------ retrieval
 
 
-def _batches(trials: Sequence[Trial], batch_size: int) -> list[list[Trial]]:
+def length_batches(trials: Sequence[Trial], batch_size: int) -> list[list[Trial]]:
     """Equal input length within a batch (no padding); long groups split into batch_size chunks."""
     ordered = sorted(trials, key=lambda t: (len(t.input_ids), t.context_length, t.depth, t.trial_id))
     batches = []
@@ -257,7 +257,7 @@ def run_retrieval(
 
     spec_columns = {**spec.fields(), **model_fields(spec, loaded)}
     rows: list[dict] = []
-    for number, batch in enumerate(_batches(todo, batch_size), start=1):
+    for number, batch in enumerate(length_batches(todo, batch_size), start=1):
         input_ids = torch.tensor([t.input_ids for t in batch], dtype=torch.long)
         with apply_intervention(loaded, spec, needle_spans=[t.needle_spans for t in batch]):
             generated = generate_greedy(loaded, input_ids, max_new_tokens)

@@ -289,7 +289,7 @@ class _Controller:
                 "an attention layer ran outside a forward of the model's decoder (model.base_model); "
                 "call the whole model inside apply_intervention, not a single layer"
             )
-        return "prefill"
+        return "generation" if query_len == 1 and self.past > 0 else "prefill"
 
     def heads_apply(self, phase: Phase) -> bool:
         return self.spec.phase == "all" or phase == "generation"
@@ -548,7 +548,9 @@ def apply_intervention(
     model = loaded.model
     layers = loaded.adapter.attention_layers(model)
     if any(id(layer.module) in _CONTROLLERS for layer in layers):
-        raise InterventionError("apply_intervention is already active on this model; nesting is not supported")
+        raise InterventionError(
+            "apply_intervention is already active on this model; nesting is not supported"
+        )
     controller = _Controller(spec, layers, spans, recorder)
     decoder = getattr(model, "base_model", model)
     previous = model.config._attn_implementation

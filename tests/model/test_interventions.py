@@ -84,7 +84,9 @@ def test_k_all_heads_equals_untouched_model(loaded: LoadedModel) -> None:
     ids = prompt_ids()
     base = logits(loaded, ids)
     for phase in ("all", "generation"):
-        with apply_intervention(loaded, InterventionSpec(kind="entropy_topk", k=num_heads(loaded), phase=phase)):
+        with apply_intervention(
+            loaded, InterventionSpec(kind="entropy_topk", k=num_heads(loaded), phase=phase)
+        ):
             assert torch.equal(logits(loaded, ids), base)
     with apply_intervention(loaded, InterventionSpec(kind="none")):
         assert torch.equal(logits(loaded, ids), base)
@@ -137,7 +139,11 @@ def test_mixer_ablation_matches_forward_hook_reference(loaded: LoadedModel) -> N
     mixer = loaded.adapter.mixer_layers(loaded.model)[0]
 
     def zero(module, args, output):
-        return (torch.zeros_like(output[0]), *output[1:]) if isinstance(output, tuple) else torch.zeros_like(output)
+        return (
+            (torch.zeros_like(output[0]), *output[1:])
+            if isinstance(output, tuple)
+            else torch.zeros_like(output)
+        )
 
     handle = mixer.module.register_forward_hook(zero)
     try:
@@ -181,11 +187,13 @@ def test_phase_detection_with_generate(loaded: LoadedModel) -> None:
         phases.append((phase, entropy.shape[-1]))
 
     with torch.no_grad():
-        base = loaded.model.generate(ids, max_new_tokens=3, do_sample=False, output_logits=True,
-                                     return_dict_in_generate=True)
+        base = loaded.model.generate(
+            ids, max_new_tokens=3, do_sample=False, output_logits=True, return_dict_in_generate=True
+        )
         with apply_intervention(loaded, InterventionSpec(kind="entropy_topk", k=0), recorder=recorder):
-            ablated = loaded.model.generate(ids, max_new_tokens=3, do_sample=False, output_logits=True,
-                                            return_dict_in_generate=True)
+            ablated = loaded.model.generate(
+                ids, max_new_tokens=3, do_sample=False, output_logits=True, return_dict_in_generate=True
+            )
     n_attention = len(loaded.adapter.attention_layers(loaded.model))
     # one prefill call over the prompt, then two single-token generation steps, per attention layer
     assert phases == [("prefill", SEQ)] * n_attention + [("generation", 1)] * (2 * n_attention)
@@ -197,17 +205,16 @@ def test_phase_detection_with_generate(loaded: LoadedModel) -> None:
 
 
 def _forward_hook_counts(loaded: LoadedModel) -> int:
-    return sum(
-        len(m._forward_hooks) + len(m._forward_pre_hooks) for m in loaded.model.modules()
-    )
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in loaded.model.modules())
 
 
 def test_model_restored_after_exit_and_after_error(loaded: LoadedModel) -> None:
     ids = prompt_ids()
     before = logits(loaded, ids)
     hooks = _forward_hook_counts(loaded)
-    spec = InterventionSpec(kind="mixer_ablation", layers=(loaded.adapter.mixer_layers(loaded.model)[0].layer_index,),
-                            phase="all")
+    spec = InterventionSpec(
+        kind="mixer_ablation", layers=(loaded.adapter.mixer_layers(loaded.model)[0].layer_index,), phase="all"
+    )
     with apply_intervention(loaded, spec):
         assert loaded.model.config._attn_implementation == ATTENTION_IMPLEMENTATION
         assert _forward_hook_counts(loaded) > hooks
@@ -277,10 +284,15 @@ def test_exposure_needs_needle_spans(loaded: LoadedModel) -> None:
 
 
 def test_model_fields(loaded: LoadedModel) -> None:
-    assert model_fields(InterventionSpec(kind="entropy_topk", k=1), loaded) == {"num_heads": 4, "kept_fraction": 0.25}
+    assert model_fields(InterventionSpec(kind="entropy_topk", k=1), loaded) == {
+        "num_heads": 4,
+        "kept_fraction": 0.25,
+    }
     assert model_fields(InterventionSpec(kind="none"), loaded)["kept_fraction"] == 1.0
     first = loaded.adapter.attention_layers(loaded.model)[0].layer_index
-    assert model_fields(InterventionSpec(kind="layer_ablation", layers=(first,)), loaded)["kept_fraction"] == 0.5
+    assert (
+        model_fields(InterventionSpec(kind="layer_ablation", layers=(first,)), loaded)["kept_fraction"] == 0.5
+    )
 
 
 # --- recorder, random-k, exposure ----------------------------------------------------------------
@@ -290,11 +302,15 @@ def test_recorder_shapes_and_topk_counts(loaded: LoadedModel) -> None:
     ids = prompt_ids()
     records = []
     with apply_intervention(
-        loaded, InterventionSpec(kind="entropy_topk", k=2, phase="all"), needle_spans=[[(3, 5)]] * 2,
+        loaded,
+        InterventionSpec(kind="entropy_topk", k=2, phase="all"),
+        needle_spans=[[(3, 5)]] * 2,
         recorder=lambda *args: records.append(args),
     ):
         logits(loaded, ids)
-    assert [r[0] for r in records] == [layer.layer_index for layer in loaded.adapter.attention_layers(loaded.model)]
+    assert [r[0] for r in records] == [
+        layer.layer_index for layer in loaded.adapter.attention_layers(loaded.model)
+    ]
     for _, phase, entropy, kept, mass in records:
         assert phase == "prefill"
         assert entropy.shape == kept.shape == mass.shape == (2, 4, SEQ)
@@ -328,7 +344,9 @@ def test_omit_changes_generation_and_keeps_prefill(loaded: LoadedModel) -> None:
     ids = prompt_ids()
     spans = [[(2, 6)], [(5, 9)]]
     base_prefill, base_steps = prefill_then_steps(loaded, ids)
-    with apply_intervention(loaded, InterventionSpec(kind="none", generation_mode="omit"), needle_spans=spans):
+    with apply_intervention(
+        loaded, InterventionSpec(kind="none", generation_mode="omit"), needle_spans=spans
+    ):
         prefill, steps = prefill_then_steps(loaded, ids)
     assert torch.equal(prefill, base_prefill)
     assert not torch.allclose(steps[0], base_steps[0])
@@ -370,9 +388,12 @@ WINDOW = 4
 def windowed_rg() -> LoadedModel:
     """A RecurrentGemma with one attention block only (no recurrence), window 4: the last position's
     logits can depend only on the last 4 tokens."""
-    model = make_tiny_model("recurrent_gemma", num_hidden_layers=1, block_types=["attention"],
-                            attention_window_size=WINDOW)
-    return LoadedModel(model=model, tokenizer=None, adapter=get_adapter(model), name="rg-window", revision="test")
+    model = make_tiny_model(
+        "recurrent_gemma", num_hidden_layers=1, block_types=["attention"], attention_window_size=WINDOW
+    )
+    return LoadedModel(
+        model=model, tokenizer=None, adapter=get_adapter(model), name="rg-window", revision="test"
+    )
 
 
 def test_recurrent_gemma_honours_window(windowed_rg: LoadedModel) -> None:
@@ -419,7 +440,9 @@ def test_keys_beyond_window_get_zero_probability_and_cache_mapping(windowed_rg: 
         phase, beyond = _needle_mass_at_last_query(windowed_rg, ids, (0, last - WINDOW + 1), cached)
         assert phase == ("generation" if cached else "prefill")
         assert (beyond == 0).all()  # every position outside the window: no attention at all
-        _, oldest = _needle_mass_at_last_query(windowed_rg, ids, (last - WINDOW + 1, last - WINDOW + 2), cached)
+        _, oldest = _needle_mass_at_last_query(
+            windowed_rg, ids, (last - WINDOW + 1, last - WINDOW + 2), cached
+        )
         assert (oldest > 0).all()
     # The generation step sees only the cached window (4 keys for 10 positions): its needle mass per
     # position must equal the full-sequence computation, which proves key index -> position mapping.
@@ -427,3 +450,24 @@ def test_keys_beyond_window_get_zero_probability_and_cache_mapping(windowed_rg: 
         _, full = _needle_mass_at_last_query(windowed_rg, ids, (position, position + 1), cached=False)
         _, step = _needle_mass_at_last_query(windowed_rg, ids, (position, position + 1), cached=True)
         torch.testing.assert_close(step, full, atol=1e-6, rtol=1e-5)
+
+
+def test_query_chunking_gives_the_same_result(loaded: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Long prompts are processed in query chunks to bound eager memory; force tiny chunks here.
+    from hybrid_retrieval import interventions
+
+    ids = prompt_ids()
+    spec = InterventionSpec(
+        kind="entropy_topk", k=2, phase="all", generation_mode="omit", prefill_mode="balanced"
+    )
+    spans = [[(2, 5)], [(6, 8)]]
+    records: list[list] = [[], []]
+    with apply_intervention(loaded, spec, needle_spans=spans, recorder=lambda *a: records[0].append(a)):
+        whole = logits(loaded, ids)
+    monkeypatch.setattr(interventions, "_SCORE_ELEMENTS_PER_CHUNK", 2 * 4 * SEQ * 5)  # 5 queries per chunk
+    with apply_intervention(loaded, spec, needle_spans=spans, recorder=lambda *a: records[1].append(a)):
+        chunked = logits(loaded, ids)
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
+    for one, other in zip(*records, strict=True):
+        assert torch.equal(one[3], other[3])  # same heads kept
+        torch.testing.assert_close(one[4], other[4])

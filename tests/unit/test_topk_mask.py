@@ -64,12 +64,19 @@ def test_topk_mask_k_all_and_k_zero() -> None:
 def test_topk_ties_go_to_lower_head_index() -> None:
     entropy = torch.zeros(1, 4, 1)  # all heads tie
     assert topk_head_mask(entropy, 2)[0, :, 0].tolist() == [True, True, False, False]
-    assert lowest_score_mask(torch.tensor([[0.3, 0.1, 0.1, 0.2]]), 2)[0].tolist() == [False, True, True, False]
+    assert lowest_score_mask(torch.tensor([[0.3, 0.1, 0.1, 0.2]]), 2)[0].tolist() == [
+        False,
+        True,
+        True,
+        False,
+    ]
 
 
 def test_omit_zeroes_exactly_the_needle_columns() -> None:
     probs = torch.rand(2, 3, 4, 6)
-    needle = torch.tensor([[False, True, True, False, False, False], [False, False, False, False, False, True]])
+    needle = torch.tensor(
+        [[False, True, True, False, False, False], [False, False, False, False, False, True]]
+    )
     out = apply_exposure(probs, needle, "omit")
     for row in range(2):
         assert (out[row][..., needle[row]] == 0).all()
@@ -118,7 +125,9 @@ def test_spec_hash_label_fields() -> None:
     assert InterventionSpec(kind="entropy_topk", k=0, phase="all").label() == "entropy-top-0-all"
     exposure = InterventionSpec(kind="none", generation_mode="omit", prefill_mode="follow")
     assert exposure.label() == "exposure-gen-omit-prefill-follow"
-    assert InterventionSpec(kind="mixer_ablation", layers=(2, 0)).label() == "ablate-mixer-layers-0-2-generation"
+    assert (
+        InterventionSpec(kind="mixer_ablation", layers=(2, 0)).label() == "ablate-mixer-layers-0-2-generation"
+    )
     # layer order does not change the hash
     assert (
         InterventionSpec(kind="layer_ablation", layers=(3, 1)).spec_hash()
@@ -135,9 +144,9 @@ def test_spec_hash_label_fields() -> None:
         "prefill_mode": "keep",
         "spec_seed": 0,
     }
-    labels = {
-        InterventionSpec(kind="random_k", k=1, seed=s).label() for s in range(3)
-    } | {InterventionSpec(kind="static_heads", heads=((1, 0),)).label()}
+    labels = {InterventionSpec(kind="random_k", k=1, seed=s).label() for s in range(3)} | {
+        InterventionSpec(kind="static_heads", heads=((1, 0),)).label()
+    }
     assert len(labels) == 4 and all(label == label.lower() and "_" not in label for label in labels)
 
 

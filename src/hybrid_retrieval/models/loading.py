@@ -40,7 +40,7 @@ class LoadedModel:
 
 
 def weights_revision(model_dir: Path) -> str:
-    """"toy-" + sha256[:12] over the safetensors files (sorted by name) of a locally made model."""
+    """ "toy-" + sha256[:12] over the safetensors files (sorted by name) of a locally made model."""
     digest = hashlib.sha256()
     for path in sorted(model_dir.glob("*.safetensors")):
         with path.open("rb") as handle:
@@ -142,9 +142,7 @@ def download_snapshot(repo_id: str, revision: str, dest: str | os.PathLike[str])
     if _offline():
         raise ModelLoadError(f"cannot download {repo_id!r}: HF_HUB_OFFLINE is set. {hint}")
     try:
-        snapshot_download(
-            repo_id, revision=revision, local_dir=dest, allow_patterns=SNAPSHOT_PATTERNS
-        )
+        snapshot_download(repo_id, revision=revision, local_dir=dest, allow_patterns=SNAPSHOT_PATTERNS)
     except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError, OSError) as error:
         raise ModelLoadError(f"could not download {repo_id!r} at {revision}: {error}. {hint}") from error
     if not any(dest.glob("*.safetensors")):

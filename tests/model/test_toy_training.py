@@ -1,0 +1,105 @@
+"""Toy training: a few steps of each tiny architecture, saved in hub layout, reloaded by the Auto classes."""
+
+import csv
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from hybrid_retrieval.errors import ConfigError, UnknownArchitectureError
+from hybrid_retrieval.models.toy import METADATA_FILE, TOY_ARCHS, make_config, train_toy
+from hybrid_retrieval.tasks import mmlu
+from hybrid_retrieval.tasks.prompts import build_prompt
+from hybrid_retrieval.tasks.synthetic import SUBJECTS
+
+# Smallest models that still exercise every layer type (recurrent + attention / mamba + attention).
+TINY_MODEL = {
+    "recurrent_gemma": {"hidden_size": 32, "intermediate_size": 64, "lru_width": 32, "num_hidden_layers": 3, "num_attention_heads": 2},
+    "jamba": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "attn_layer_period": 2, "attn_layer_offset": 1, "num_attention_heads": 2, "num_key_value_heads": 1},
+}
+TINY_RUN = {"steps": 3, "warmup_steps": 1, "curriculum": [[64, 1.0]], "tokens_per_step": 256, "eval_lengths": [64, 80], "eval_trials": 4, "mc_shots": [0]}
+
+
+def tiny(arch: str, tmp_path, name: str, seed: int = 0) -> dict:
+    return train_toy(arch, tmp_path / name, seed=seed, model=TINY_MODEL[arch], **TINY_RUN)
+
+
+@pytest.mark.parametrize("arch", TOY_ARCHS)
+def test_trained_toy_reloads_with_auto_classes(arch, tmp_path):
+    meta = tiny(arch, tmp_path, "toy")
+    out = tmp_path / "toy"
+    assert {"config.json", "model.safetensors", "tokenizer.json", METADATA_FILE} <= {p.name for p in out.iterdir()}
+    assert json.loads((out / METADATA_FILE).read_text()) == meta
+    assert meta["arch"] == arch and meta["steps"] == 3 and meta["retrieval_trials"] == 4
+    assert 0 <= meta["retrieval_exact"] <= 1 and set(meta["mc_accuracy_by_shots"]) == {"0"}
+
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out).eval()
+    assert model.config.model_type == arch
+    prompt = build_prompt("the best thing to do in x is y .", "what is the best thing to do in x ?", "base")
+    ids = tokenizer(prompt, return_tensors="pt").input_ids
+    assert ids[0, 0].item() == tokenizer.bos_token_id
+
+    # The same weights as a fresh in-process copy: reload twice and compare, and compare with the hash.
+    again = AutoModelForCausalLM.from_pretrained(out).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, again(ids).logits, rtol=0, atol=0)
+    assert tokenizer.chat_template is not None
+
+
+def test_mc_csv_has_mmlu_layout(tmp_path):
+    tiny("recurrent_gemma", tmp_path, "toy")
+    data = mmlu.load_mmlu_csv_dir(tmp_path / "toy" / "mc")
+    assert set(data) == {"dev", "test"} and set(data["test"]) == set(SUBJECTS)
+    assert all(len(qs) == 5 for qs in data["dev"].values())
+    with (tmp_path / "toy" / "mc" / "test" / "geography_test.csv").open(newline="") as f:
+        rows = list(csv.reader(f))
+    assert all(len(r) == 6 and r[5] in "ABCD" for r in rows)
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
+    a = tiny("recurrent_gemma", tmp_path, "a", seed=1)
+    b = tiny("recurrent_gemma", tmp_path, "b", seed=1)
+    c = tiny("recurrent_gemma", tmp_path, "c", seed=2)
+    assert a["weights_sha256"] == b["weights_sha256"] != c["weights_sha256"]
+
+
+def test_retraining_replaces_the_output_directory(tmp_path):
+    tiny("jamba", tmp_path, "toy", seed=0)
+    (tmp_path / "toy" / "stale.txt").write_text("old")
+    tiny("jamba", tmp_path, "toy", seed=0)
+    assert not (tmp_path / "toy" / "stale.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["toy"]  # no temporary directories left behind
+
+
+def test_defaults_follow_the_recipe():
+    rg, jamba = make_config("recurrent_gemma"), make_config("jamba")
+    assert rg.model["block_types"] == ["recurrent", "recurrent", "attention"] and rg.model["num_key_value_heads"] == 1
+    assert rg.model["attention_window_size"] >= max(rg.eval_lengths)
+    assert jamba.model["use_mambapy"] and jamba.model["num_experts"] == 1
+    assert [n for n, _ in rg.curriculum] == sorted(n for n, _ in rg.curriculum)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"steps": 0}, "steps"),
+        ({"lr": 5.0}, "lr"),
+        ({"curriculum": [[16, 1.0]]}, "curriculum length"),
+        ({"curriculum": [[64, 0.5]]}, "sum to 1"),
+        ({"warmup_steps": 10, "steps": 5}, "warmup_steps"),
+        ({"eval_lengths": [10]}, "eval_lengths"),
+        ({"learning_rate": 1e-3}, "unknown toy training option"),
+        ({"model": {"no_such_field": 1, "hidden_size": 30, "num_attention_heads": 4}}, "invalid model override"),
+    ],
+)
+def test_bad_inputs_raise_config_errors(tmp_path, overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        train_toy("recurrent_gemma", tmp_path / "x", **{**TINY_RUN, **overrides})
+    assert not (tmp_path / "x").exists()
+
+
+def test_unknown_architecture_names_supported_ones(tmp_path):
+    with pytest.raises(UnknownArchitectureError, match="recurrent_gemma, jamba"):
+        train_toy("mamba2", tmp_path / "x")
