@@ -15,10 +15,32 @@ from hybrid_retrieval.tasks.synthetic import SUBJECTS
 
 # Smallest models that still exercise every layer type (recurrent + attention / mamba + attention).
 TINY_MODEL = {
-    "recurrent_gemma": {"hidden_size": 32, "intermediate_size": 64, "lru_width": 32, "num_hidden_layers": 3, "num_attention_heads": 2},
-    "jamba": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "attn_layer_period": 2, "attn_layer_offset": 1, "num_attention_heads": 2, "num_key_value_heads": 1},
+    "recurrent_gemma": {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "lru_width": 32,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 2,
+    },
+    "jamba": {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "attn_layer_period": 2,
+        "attn_layer_offset": 1,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+    },
 }
-TINY_RUN = {"steps": 3, "warmup_steps": 1, "curriculum": [[64, 1.0]], "tokens_per_step": 256, "eval_lengths": [64, 80], "eval_trials": 4, "mc_shots": [0]}
+TINY_RUN = {
+    "steps": 3,
+    "warmup_steps": 1,
+    "curriculum": [[64, 1.0]],
+    "tokens_per_step": 256,
+    "eval_lengths": [64, 80],
+    "eval_trials": 4,
+    "mc_shots": [0],
+}
 
 
 def tiny(arch: str, tmp_path, name: str, seed: int = 0) -> dict:
@@ -29,7 +51,9 @@ def tiny(arch: str, tmp_path, name: str, seed: int = 0) -> dict:
 def test_trained_toy_reloads_with_auto_classes(arch, tmp_path):
     meta = tiny(arch, tmp_path, "toy")
     out = tmp_path / "toy"
-    assert {"config.json", "model.safetensors", "tokenizer.json", METADATA_FILE} <= {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", METADATA_FILE} <= {
+        p.name for p in out.iterdir()
+    }
     assert json.loads((out / METADATA_FILE).read_text()) == meta
     assert meta["arch"] == arch and meta["steps"] == 3 and meta["retrieval_trials"] == 4
     assert 0 <= meta["retrieval_exact"] <= 1 and set(meta["mc_accuracy_by_shots"]) == {"0"}
@@ -75,7 +99,10 @@ def test_retraining_replaces_the_output_directory(tmp_path):
 
 def test_defaults_follow_the_recipe():
     rg, jamba = make_config("recurrent_gemma"), make_config("jamba")
-    assert rg.model["block_types"] == ["recurrent", "recurrent", "attention"] and rg.model["num_key_value_heads"] == 1
+    assert (
+        rg.model["block_types"] == ["recurrent", "recurrent", "attention"]
+        and rg.model["num_key_value_heads"] == 1
+    )
     assert rg.model["attention_window_size"] >= max(rg.eval_lengths)
     assert jamba.model["use_mambapy"] and jamba.model["num_experts"] == 1
     assert [n for n, _ in rg.curriculum] == sorted(n for n, _ in rg.curriculum)
@@ -91,7 +118,10 @@ def test_defaults_follow_the_recipe():
         ({"warmup_steps": 10, "steps": 5}, "warmup_steps"),
         ({"eval_lengths": [10]}, "eval_lengths"),
         ({"learning_rate": 1e-3}, "unknown toy training option"),
-        ({"model": {"no_such_field": 1, "hidden_size": 30, "num_attention_heads": 4}}, "invalid model override"),
+        (
+            {"model": {"no_such_field": 1, "hidden_size": 30, "num_attention_heads": 4}},
+            "invalid model override",
+        ),
     ],
 )
 def test_bad_inputs_raise_config_errors(tmp_path, overrides, match):

@@ -35,7 +35,9 @@ def test_vocabulary_is_lowercase_words_plus_frame_words(language):
     assert len(vocab) == len(set(vocab)) > 500
     frame = {"CONTEXT", "QUESTION", "ANSWER", "Here", "Answer", "The", "A", "B", "C", "D", "(", ")", ":", ","}
     assert frame <= set(vocab)
-    assert {"following", "multiple", "choice", "questions", "with", "answers", "about", "relevant"} <= set(vocab)
+    assert {"following", "multiple", "choice", "questions", "with", "answers", "about", "relevant"} <= set(
+        vocab
+    )
     assert all(w.islower() for pool in language.pools.values() for w in pool)
 
 
@@ -86,7 +88,9 @@ def test_mc_questions_are_valid_mmlu_items(language, tokenizer):
     test = language.mc_questions("test")
     assert len({q.answer for q in test}) == 4  # the answer letter is not always the same
     dev = language.mc_questions("dev")
-    prompt = mmlu.format_prompt(test[0], [d for d in dev if d.subject == test[0].subject], subject=test[0].subject)
+    prompt = mmlu.format_prompt(
+        test[0], [d for d in dev if d.subject == test[0].subject], subject=test[0].subject
+    )
     assert tokenizer.unk_token_id not in tokenizer(prompt + " A").input_ids
 
 

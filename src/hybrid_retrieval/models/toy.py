@@ -97,7 +97,12 @@ class ToyTrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     knowledge_fraction: float = 0.25  # share of sequences holding facts / MC questions instead of needles
-    variant_weights: tuple[tuple[str, float], ...] = (("base", 0.6), ("jrt", 0.25), ("chat", 0.1), ("chat_jrt", 0.05))
+    variant_weights: tuple[tuple[str, float], ...] = (
+        ("base", 0.6),
+        ("jrt", 0.25),
+        ("chat", 0.1),
+        ("chat_jrt", 0.05),
+    )
     max_needles: int = 4
     max_questions: int = 3
     eval_lengths: tuple[int, ...] = (128, 256, 384, 512)
@@ -120,7 +125,9 @@ _MIN_LENGTH, _MAX_LENGTH = 48, 8192
 def make_config(arch: str, **overrides: Any) -> ToyTrainConfig:
     """The default recipe of `arch` with `overrides` applied and checked."""
     if arch not in TOY_ARCHS:
-        raise UnknownArchitectureError(f"unknown toy architecture {arch!r}; supported: {', '.join(TOY_ARCHS)}")
+        raise UnknownArchitectureError(
+            f"unknown toy architecture {arch!r}; supported: {', '.join(TOY_ARCHS)}"
+        )
     names = {f.name for f in fields(ToyTrainConfig)}
     unknown = sorted(set(overrides) - names)
     if unknown:
@@ -143,9 +150,15 @@ def _check(ok: bool, message: str) -> None:
 
 
 def _validate(c: ToyTrainConfig) -> None:
-    _check(isinstance(c.steps, int) and 1 <= c.steps <= 1_000_000, f"steps must be an int in 1..1000000, got {c.steps!r}")
+    _check(
+        isinstance(c.steps, int) and 1 <= c.steps <= 1_000_000,
+        f"steps must be an int in 1..1000000, got {c.steps!r}",
+    )
     _check(0 < c.lr <= 1, f"lr must be in (0, 1], got {c.lr!r}; the toys train at 1e-3..3e-3")
-    _check(0 <= c.warmup_steps < c.steps, f"warmup_steps must be in 0..steps-1 ({c.steps - 1}), got {c.warmup_steps}")
+    _check(
+        0 <= c.warmup_steps < c.steps,
+        f"warmup_steps must be in 0..steps-1 ({c.steps - 1}), got {c.warmup_steps}",
+    )
     _check(bool(c.curriculum), "curriculum must list at least one (length, fraction) pair")
     for length, fraction in c.curriculum:
         _check(
@@ -155,22 +168,47 @@ def _validate(c: ToyTrainConfig) -> None:
         _check(0 < fraction <= 1, f"curriculum fraction {fraction!r} must be in (0, 1]")
     total = sum(f for _, f in c.curriculum)
     _check(abs(total - 1) < 1e-6, f"curriculum fractions must sum to 1, got {total:g}")
-    _check(c.tokens_per_step >= max(n for n, _ in c.curriculum), f"tokens_per_step ({c.tokens_per_step}) must be >= the longest curriculum length")
+    _check(
+        c.tokens_per_step >= max(n for n, _ in c.curriculum),
+        f"tokens_per_step ({c.tokens_per_step}) must be >= the longest curriculum length",
+    )
     _check(0 <= c.knowledge_fraction < 1, f"knowledge_fraction must be in [0, 1), got {c.knowledge_fraction}")
-    _check(c.grad_clip > 0 and c.weight_decay >= 0, f"grad_clip must be > 0 and weight_decay >= 0, got {c.grad_clip}, {c.weight_decay}")
-    _check(1 <= c.max_needles <= 8 and 1 <= c.max_questions <= c.max_needles, f"need 1 <= max_questions ({c.max_questions}) <= max_needles ({c.max_needles}) <= 8")
+    _check(
+        c.grad_clip > 0 and c.weight_decay >= 0,
+        f"grad_clip must be > 0 and weight_decay >= 0, got {c.grad_clip}, {c.weight_decay}",
+    )
+    _check(
+        1 <= c.max_needles <= 8 and 1 <= c.max_questions <= c.max_needles,
+        f"need 1 <= max_questions ({c.max_questions}) <= max_needles ({c.max_needles}) <= 8",
+    )
     variants = {"base", "jrt", "chat", "chat_jrt"}
-    _check(all(v in variants and w >= 0 for v, w in c.variant_weights) and sum(w for _, w in c.variant_weights) > 0,
-           f"variant_weights {c.variant_weights} must pair variants from {sorted(variants)} with weights >= 0, not all 0")
-    _check(all(_MIN_LENGTH <= n <= _MAX_LENGTH for n in c.eval_lengths) and bool(c.eval_lengths),
-           f"eval_lengths {c.eval_lengths} must be in {_MIN_LENGTH}..{_MAX_LENGTH}")
-    _check(c.eval_trials >= len(c.eval_lengths), f"eval_trials ({c.eval_trials}) must be >= the number of eval lengths")
-    _check(all(0 <= s <= 5 for s in c.mc_shots), f"mc_shots {c.mc_shots} must be in 0..5 (5 dev questions per subject)")
+    _check(
+        all(v in variants and w >= 0 for v, w in c.variant_weights)
+        and sum(w for _, w in c.variant_weights) > 0,
+        f"variant_weights {c.variant_weights} must pair variants from {sorted(variants)} with weights >= 0, not all 0",
+    )
+    _check(
+        all(_MIN_LENGTH <= n <= _MAX_LENGTH for n in c.eval_lengths) and bool(c.eval_lengths),
+        f"eval_lengths {c.eval_lengths} must be in {_MIN_LENGTH}..{_MAX_LENGTH}",
+    )
+    _check(
+        c.eval_trials >= len(c.eval_lengths),
+        f"eval_trials ({c.eval_trials}) must be >= the number of eval lengths",
+    )
+    _check(
+        all(0 <= s <= 5 for s in c.mc_shots),
+        f"mc_shots {c.mc_shots} must be in 0..5 (5 dev questions per subject)",
+    )
     _check(1 <= c.threads <= 64, f"threads must be in 1..64, got {c.threads}")
 
 
 def build_model(arch: str, config: ToyTrainConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
-    ids = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id, "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+    ids = {
+        "vocab_size": len(tokenizer),
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
     try:
         if arch == "recurrent_gemma":
             return RecurrentGemmaForCausalLM(RecurrentGemmaConfig(**ids, **config.model))
@@ -195,7 +233,9 @@ class _Example:
 class ToyCorpus:
     """Training sequences: needle-test prompts (answer-only loss) and knowledge (facts, MC questions)."""
 
-    def __init__(self, language: SyntheticLanguage, tokenizer: PreTrainedTokenizerBase, config: ToyTrainConfig):
+    def __init__(
+        self, language: SyntheticLanguage, tokenizer: PreTrainedTokenizerBase, config: ToyTrainConfig
+    ):
         self.language, self.tok, self.config = language, tokenizer, config
         self.answer_tokens = ["Answer", ":"]
         self.mc_train = [f for f in language.facts if f.split in ("train", "dev")]
@@ -238,7 +278,9 @@ class ToyCorpus:
         filler = self.language.haystack_sentences(rng, (length - len(example.input_ids)) // repeats)
         return self._retrieval_tokens(variant, needles, asked, filler, rng)
 
-    def _retrieval_tokens(self, variant, needles, asked, filler, rng: random.Random | None = None) -> _Example:
+    def _retrieval_tokens(
+        self, variant, needles, asked, filler, rng: random.Random | None = None
+    ) -> _Example:
         sentences = [list(s) for s in filler]
         for needle in needles:  # each needle goes to a random sentence boundary
             position = rng.randint(0, len(sentences)) if rng is not None else len(sentences)
@@ -311,7 +353,9 @@ def _step_lengths(config: ToyTrainConfig) -> list[int]:
 def train(model: PreTrainedModel, corpus: ToyCorpus, config: ToyTrainConfig, seed: int) -> list[float]:
     """AdamW with warmup + cosine; returns the loss of every step."""
     rng = random.Random(f"toy-train-{seed}")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay
+    )
     schedule = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.steps)
     model.train()
     losses: list[float] = []
@@ -328,7 +372,14 @@ def train(model: PreTrainedModel, corpus: ToyCorpus, config: ToyTrainConfig, see
         losses.append(loss.item())
         if step % 50 == 0 or step == config.steps:
             recent = sum(losses[-50:]) / len(losses[-50:])
-            log.info("step %d/%d length %d loss %.4f (%.0f s)", step, config.steps, length, recent, time.perf_counter() - start)
+            log.info(
+                "step %d/%d length %d loss %.4f (%.0f s)",
+                step,
+                config.steps,
+                length,
+                recent,
+                time.perf_counter() - start,
+            )
     model.eval()
     return losses
 
@@ -337,7 +388,11 @@ def train(model: PreTrainedModel, corpus: ToyCorpus, config: ToyTrainConfig, see
 
 
 def heldout_trials(
-    language: SyntheticLanguage, tokenizer: PreTrainedTokenizerBase, lengths: Sequence[int], n_trials: int, seed: int
+    language: SyntheticLanguage,
+    tokenizer: PreTrainedTokenizerBase,
+    lengths: Sequence[int],
+    n_trials: int,
+    seed: int,
 ) -> dict[int, list[tuple[list[int], list[int]]]]:
     """length -> [(prompt ids of exactly `length` tokens, needle ids)]: single-needle, base prompt,
     random depth; drawn from an rng stream that training never uses."""
@@ -355,7 +410,9 @@ def heldout_trials(
             context = " ".join(w for s in sentences for w in s)
             ids = tokenizer(build_prompt(context, needle.question, "base")).input_ids
             assert len(ids) == length, (len(ids), length)  # word-level: token count is exact by construction
-            trials.setdefault(length, []).append((ids, tokenizer(needle.sentence, add_special_tokens=False).input_ids))
+            trials.setdefault(length, []).append(
+                (ids, tokenizer(needle.sentence, add_special_tokens=False).input_ids)
+            )
     return trials
 
 
@@ -372,7 +429,9 @@ def greedy_decode(model: PreTrainedModel, input_ids: torch.Tensor, max_new_token
     return out[:, input_ids.shape[1] :]
 
 
-def retrieval_accuracy(model: PreTrainedModel, trials: dict[int, list[tuple[list[int], list[int]]]], batch_size: int = 25) -> dict[int, float]:
+def retrieval_accuracy(
+    model: PreTrainedModel, trials: dict[int, list[tuple[list[int], list[int]]]], batch_size: int = 25
+) -> dict[int, float]:
     """length -> share of trials whose greedy output starts with the exact needle sentence."""
     result = {}
     for length, items in trials.items():
@@ -387,7 +446,13 @@ def retrieval_accuracy(model: PreTrainedModel, trials: dict[int, list[tuple[list
 
 
 @torch.no_grad()
-def mc_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, questions: Sequence[MCQuestion], dev: Sequence[MCQuestion], shots: int) -> float:
+def mc_accuracy(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    questions: Sequence[MCQuestion],
+    dev: Sequence[MCQuestion],
+    shots: int,
+) -> float:
     """lm-eval style: argmax of the log-likelihood of " A".." D" after the prompt (one token each here)."""
     letter_ids = [tokenizer(f" {x}", add_special_tokens=False).input_ids[0] for x in LETTERS]
     correct = 0
@@ -399,7 +464,13 @@ def mc_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ques
     return correct / len(questions)
 
 
-def evaluate_toy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, language: SyntheticLanguage, config: ToyTrainConfig, seed: int) -> dict[str, Any]:
+def evaluate_toy(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    language: SyntheticLanguage,
+    config: ToyTrainConfig,
+    seed: int,
+) -> dict[str, Any]:
     trials = heldout_trials(language, tokenizer, config.eval_lengths, config.eval_trials, seed)
     by_length = retrieval_accuracy(model, trials)
     n = sum(len(v) for v in trials.values())
@@ -449,7 +520,9 @@ def _publish(tmp_dir: Path, out_dir: Path) -> None:
         os.replace(tmp_dir, out_dir)
 
 
-def train_toy(arch: str, out_dir: str | os.PathLike[str], *, seed: int = 0, **overrides: Any) -> dict[str, Any]:
+def train_toy(
+    arch: str, out_dir: str | os.PathLike[str], *, seed: int = 0, **overrides: Any
+) -> dict[str, Any]:
     """Train the toy `arch` ("recurrent_gemma" | "jamba") into `out_dir`; returns the metadata written."""
     config = make_config(arch, **overrides)
     if not isinstance(seed, int) or seed < 0:

@@ -19,7 +19,7 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hybrid_retrieval.errors import ConfigError, DataError
@@ -56,7 +56,7 @@ def trial_id(
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
 
 
-def _count_tokens(tokenizer) -> callable:
+def _count_tokens(tokenizer) -> Callable[[str], int]:
     def count(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
@@ -169,7 +169,7 @@ def build_trials(
     trials_per_cell: int = 1,
     max_positions: int | None = None,
 ) -> list[Trial]:
-    """All trials of the grid, sorted by (context_length, depth, replicate). Validates before building.
+    """All trials of the grid, sorted by (context_length, depth, trial_id). Validates before building.
 
     `max_positions`: the longest input the model takes (e.g. `config.max_position_embeddings`); None =
     no limit beyond the tokenizer's `model_max_length` when that is a real (not sentinel) value.
@@ -242,5 +242,5 @@ def build_trials(
                         spans,
                     )
                 )
-    trials.sort(key=lambda t: (t.context_length, t.depth, t.trial_id))
+    trials.sort(key=lambda t: (t.context_length, t.depth, t.trial_id))  # the result rows' order
     return trials

@@ -34,15 +34,41 @@ _FILLER_TEMPLATES: tuple[tuple[str, ...], ...] = (
     ("some", "NOUN", "VERB", "then", "a", "ADJ", "NOUN", "VERB", "over", "the", "NOUN"),
     ("the", "NOUN", "is", "ADJ", "while", "a", "NOUN", "VERB"),
 )
-_POOL_SIZES = {"NOUN": 150, "VERB": 80, "ADJ": 60, "CITY": 64, "ACTION": 96, "LAND": 48, "THING": 48, "ANIMAL": 48}
+_POOL_SIZES = {
+    "NOUN": 150,
+    "VERB": 80,
+    "ADJ": 60,
+    "CITY": 64,
+    "ACTION": 96,
+    "LAND": 48,
+    "THING": 48,
+    "ANIMAL": 48,
+}
 
 NEEDLE_PREFIX = ("the", "best", "thing", "to", "do", "in")
 ANSWER_WORDS = 3  # action words per needle
 
 # subject -> (relation word, key pool, value pool); values may repeat across keys except for capitals.
 COLOURS = ("red", "blue", "green", "yellow", "black", "white", "orange", "purple", "brown", "grey")
-PLACES = ("forest", "river", "desert", "mountain", "lake", "field", "cave", "sea", "island", "swamp", "valley", "farm")
-SUBJECTS: dict[str, tuple[str, str]] = {"geography": ("capital", "LAND"), "colours": ("colour", "THING"), "animals": ("home", "ANIMAL")}
+PLACES = (
+    "forest",
+    "river",
+    "desert",
+    "mountain",
+    "lake",
+    "field",
+    "cave",
+    "sea",
+    "island",
+    "swamp",
+    "valley",
+    "farm",
+)
+SUBJECTS: dict[str, tuple[str, str]] = {
+    "geography": ("capital", "LAND"),
+    "colours": ("colour", "THING"),
+    "animals": ("home", "ANIMAL"),
+}
 FACTS_PER_SUBJECT = 40
 # MMLU has 5 dev questions per subject (the few-shot pool). "train" facts are asked in MC format during
 # training only (to teach the format); "test" facts are seen in training only as plain sentences.
@@ -81,7 +107,9 @@ class SyntheticLanguage:
     # ------------------------------------------------------------------------------------------ words
 
     def _make_pools(self, rng: random.Random) -> dict[str, tuple[str, ...]]:
-        reserved = set(_FUNCTION_WORDS) | set(NEEDLE_PREFIX) | set(COLOURS) | set(PLACES) | set(self._frame_words())
+        reserved = (
+            set(_FUNCTION_WORDS) | set(NEEDLE_PREFIX) | set(COLOURS) | set(PLACES) | set(self._frame_words())
+        )
         reserved |= {"what", "of", "capital", "colour", "home", *SUBJECTS}
         syllables = [c + v for c in _CONSONANTS for v in _VOWELS]
         seen: set[str] = set()
@@ -179,7 +207,14 @@ class SyntheticLanguage:
             splits = [s for s, n in MC_SPLIT_SIZES.items() for _ in range(n)]
             for key, value, split in zip(keys, values, splits, strict=False):
                 facts.append(
-                    Fact(subject, key, value, f"the {relation} of {key} is {value} .", f"what is the {relation} of {key} ?", split)
+                    Fact(
+                        subject,
+                        key,
+                        value,
+                        f"the {relation} of {key} is {value} .",
+                        f"what is the {relation} of {key} ?",
+                        split,
+                    )
                 )
         return facts
 
@@ -203,6 +238,8 @@ class SyntheticLanguage:
     def mc_questions(self, split: str) -> list[MCQuestion]:
         """The fixed multiple-choice items of a split (dev, train or test), by subject then fact order."""
         if split not in MC_SPLITS:
-            raise ConfigError(f"unknown multiple-choice split {split!r}; choose one of {', '.join(MC_SPLITS)}")
+            raise ConfigError(
+                f"unknown multiple-choice split {split!r}; choose one of {', '.join(MC_SPLITS)}"
+            )
         rng = random.Random(f"mc-{self.seed}-{split}")
         return [self.mc_question(f, rng) for f in self.facts if f.split == split]
