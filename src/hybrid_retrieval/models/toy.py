@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -42,7 +43,7 @@ from hybrid_retrieval.models.tokenizer import build_word_tokenizer
 from hybrid_retrieval.tasks import mmlu
 from hybrid_retrieval.tasks.mmlu import LETTERS, MCQuestion
 from hybrid_retrieval.tasks.prompts import ANSWER_PREFIX, build_prompt
-from hybrid_retrieval.tasks.synthetic import SUBJECTS, SyntheticLanguage
+from hybrid_retrieval.tasks.synthetic import MC_SPLITS, SUBJECTS, SyntheticLanguage
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,11 @@ _MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "jamba": {
         "hidden_size": 96,
         "intermediate_size": 192,
-        "num_hidden_layers": 4,
-        "attn_layer_period": 4,
-        "attn_layer_offset": 2,  # attention in the middle: SSM layers both before and after it
+        # Two attention layers (2 and 5), each with SSM layers before and after it: with a single
+        # attention layer (4 layers) the toy stayed at 0% retrieval after 700 steps.
+        "num_hidden_layers": 6,
+        "attn_layer_period": 3,
+        "attn_layer_offset": 2,
         "num_attention_heads": 8,
         "num_key_value_heads": 2,
         "num_experts": 1,
@@ -96,13 +99,18 @@ class ToyTrainConfig:
     warmup_steps: int = 50
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    knowledge_fraction: float = 0.25  # share of sequences holding facts / MC questions instead of needles
+    knowledge_fraction: float = 0.3  # share of sequences holding facts / MC questions instead of needles
     variant_weights: tuple[tuple[str, float], ...] = (
         ("base", 0.6),
         ("jrt", 0.25),
         ("chat", 0.1),
         ("chat_jrt", 0.05),
     )
+    # Facts asked in MC format in training, with choices and order drawn afresh each time, so the exported
+    # test items (fixed choices and order) are not memorised as items; what they test is recall of facts
+    # seen in training, as MMLU does for a pretrained model. Leaving "test" out makes the split test
+    # transfer from plain text to MC format, which the toys do not learn in minutes (chance accuracy).
+    mc_train_splits: tuple[str, ...] = ("train", "dev", "test")
     max_needles: int = 4
     max_questions: int = 3
     eval_lengths: tuple[int, ...] = (128, 256, 384, 512)
@@ -116,10 +124,11 @@ class ToyTrainConfig:
 
 _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "recurrent_gemma": {"steps": 700, "lr": 2e-3, "curriculum": ((64, 0.4), (128, 0.3), (256, 0.3))},
-    "jamba": {"steps": 700, "lr": 1e-3, "curriculum": ((64, 0.2), (128, 0.3), (256, 0.2), (512, 0.3))},
+    "jamba": {"steps": 700, "lr": 1.5e-3, "curriculum": ((64, 0.2), (128, 0.3), (256, 0.5))},
 }
 
 _MIN_LENGTH, _MAX_LENGTH = 48, 8192
+_CONFIG_CLASSES = {"recurrent_gemma": RecurrentGemmaConfig, "jamba": JambaConfig}
 
 
 def make_config(arch: str, **overrides: Any) -> ToyTrainConfig:
@@ -136,11 +145,18 @@ def make_config(arch: str, **overrides: Any) -> ToyTrainConfig:
     values["model"] = {**_MODEL_DEFAULTS[arch], **values.get("model", {})}
     for key in ("curriculum", "variant_weights"):
         values[key] = tuple(tuple(pair) for pair in values.get(key, getattr(ToyTrainConfig, key, ())))
-    for key in ("eval_lengths", "mc_shots"):
+    for key in ("eval_lengths", "mc_shots", "mc_train_splits"):
         if key in values:
             values[key] = tuple(values[key])
     config = ToyTrainConfig(**values)
     _validate(config)
+    # transformers configs swallow unknown keyword arguments silently: a typo would train the default size.
+    allowed = set(inspect.signature(_CONFIG_CLASSES[arch].__init__).parameters) - {"self", "kwargs"}
+    unknown_model = sorted(set(config.model) - allowed)
+    if unknown_model:
+        raise ConfigError(
+            f"invalid model override {unknown_model} for {arch}: not a {_CONFIG_CLASSES[arch].__name__} field"
+        )
     return config
 
 
@@ -199,6 +215,10 @@ def _validate(c: ToyTrainConfig) -> None:
         all(0 <= s <= 5 for s in c.mc_shots),
         f"mc_shots {c.mc_shots} must be in 0..5 (5 dev questions per subject)",
     )
+    _check(
+        bool(c.mc_train_splits) and set(c.mc_train_splits) <= set(MC_SPLITS),
+        f"mc_train_splits {c.mc_train_splits} must be a non-empty subset of {MC_SPLITS}",
+    )
     _check(1 <= c.threads <= 64, f"threads must be in 1..64, got {c.threads}")
 
 
@@ -238,7 +258,7 @@ class ToyCorpus:
     ):
         self.language, self.tok, self.config = language, tokenizer, config
         self.answer_tokens = ["Answer", ":"]
-        self.mc_train = [f for f in language.facts if f.split in ("train", "dev")]
+        self.mc_facts = [f for f in language.facts if f.split in config.mc_train_splits]
         self.dev = {s: [q for q in language.mc_questions("dev") if q.subject == s] for s in SUBJECTS}
 
     def ids(self, text: str) -> list[int]:
@@ -297,15 +317,20 @@ class ToyCorpus:
         return example
 
     def knowledge_example(self, rng: random.Random, length: int) -> _Example:
-        """Half fact sentences with full LM loss (how test facts are learned), half MC questions."""
+        """Half fact text with full LM loss (how test facts are learned), half MC questions.
+
+        Facts come as statements and as question + answer ("what is the capital of k ? v ."): the MC
+        question text is the same, so what the model recalls after it carries over to MC items of facts
+        it never saw in MC format (the test split)."""
         example = _Example([self.tok.bos_token_id], [-100])
         if rng.random() < 0.5:
             while True:
-                ids = self.ids(rng.choice(self.language.facts).sentence)
+                fact = rng.choice(self.language.facts)
+                ids = self.ids(rng.choice((fact.sentence, f"{fact.question} {fact.value} .")))
                 if len(example.input_ids) + len(ids) > length:
                     return example
                 example.add(ids, True)
-        fact = rng.choice(self.mc_train)
+        fact = rng.choice(self.mc_facts)
         question = self.language.mc_question(fact, rng)
         for shots in range(rng.randint(0, 5), -1, -1):
             prompt = mmlu.format_prompt(question, self.dev[fact.subject][:shots], subject=fact.subject)

@@ -1,0 +1,316 @@
+"""`hybrid-retrieval`: every workflow step as a subcommand, usable without Snakemake.
+
+Each subcommand reads the same config file as the workflow (`--config`, default config/config.yaml),
+derives the same plain-dict parameters (`hybrid_retrieval.config.Config`) and makes the same one
+keyword-argument call into the package that the rule's script makes, with the same default paths.
+Errors of the package (`HybridRetrievalError`) print as one line and exit with status 2.
+
+    hybrid-retrieval train-toy --model toy-jamba
+    hybrid-retrieval retrieval --model toy-jamba --experiment attention_ablated
+    hybrid-retrieval aggregate && hybrid-retrieval report && hybrid-retrieval paper
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from hybrid_retrieval.config import EXPERIMENT_SECTIONS, Config, export_schema, load_config_file
+from hybrid_retrieval.errors import HybridRetrievalError
+
+DEFAULT_CONFIG = "config/config.yaml"
+HAYSTACK_DIR = "resources/haystack/paul_graham"
+TABLES_DIR = "results/tables"
+CLAIMS_CSV = "results/claims.csv"
+FIGURES_DIR = "results/figures"
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config_file(args.config)
+
+
+def _haystack_dir(args: argparse.Namespace, cfg: Config) -> str | None:
+    if args.haystack_dir:
+        return args.haystack_dir
+    return HAYSTACK_DIR if cfg.haystack.kind == "paul_graham" else None
+
+
+def _model_dir(args: argparse.Namespace, cfg: Config) -> str:
+    return args.model_dir or cfg.model_dir(args.model)
+
+
+# ------------------------------------------------------------------------------------------ commands
+
+
+def cmd_train_toy(args: argparse.Namespace) -> None:
+    from hybrid_retrieval.models.toy import train_toy
+
+    cfg = _config(args)
+    toy = cfg.toy_params(args.model)
+    train_toy(toy["arch"], args.out or cfg.model_dir(args.model), seed=toy["seed"], **toy["overrides"])
+
+
+def cmd_download_model(args: argparse.Namespace) -> None:
+    from hybrid_retrieval.experiments import download_model
+
+    if args.repo_id:
+        if not (args.revision and args.out):
+            raise HybridRetrievalError("--repo-id needs --revision (a 40-hex commit sha) and --out")
+        download_model(args.repo_id, args.revision, args.out)
+        return
+    cfg = _config(args)
+    spec = cfg.model(args.model)
+    if spec.source != "hub":
+        raise HybridRetrievalError(
+            f"model {args.model!r} is a {spec.source} model; only hub models are downloaded"
+        )
+    download_model(spec.repo_id, spec.revision, args.out or cfg.model_dir(args.model))
+
+
+def cmd_download_haystack(args: argparse.Namespace) -> None:
+    from hybrid_retrieval.tasks.haystack import copy_haystack, download_haystack
+
+    hay = _config(args).haystack
+    if args.from_dir or hay.from_dir:
+        copy_haystack(args.from_dir or hay.from_dir, args.out, sha256=hay.sha256)
+    else:
+        download_haystack(args.out, base_url=hay.base_url, commit=hay.commit, sha256=hay.sha256)
+
+
+def _run_experiment(args: argparse.Namespace, experiment: str, head_scores: str | None = None) -> None:
+    from hybrid_retrieval.experiments import run_experiment
+
+    cfg = _config(args)
+    section = EXPERIMENT_SECTIONS[experiment]
+    run_experiment(
+        _model_dir(args, cfg),
+        experiment,
+        model=cfg.model_params(args.model),
+        grid=cfg.grid_for(section),
+        haystack=cfg.haystack_params(args.model),
+        settings=cfg.settings(section),
+        haystack_dir=_haystack_dir(args, cfg),
+        head_scores_path=head_scores,
+        device=cfg.device,
+        threads=args.threads,
+        out_path=args.out or f"results/{args.model}/retrieval/{experiment}.parquet",
+    )
+
+
+def cmd_retrieval(args: argparse.Namespace) -> None:
+    _run_experiment(args, args.experiment)
+
+
+def cmd_sparsify(args: argparse.Namespace) -> None:
+    cfg = _config(args)
+    scores = args.head_scores
+    if scores is None and cfg.experiments.sparsity_sweep.static_heads.enabled:
+        scores = f"results/{args.model}/heads/scores.parquet"
+        if not Path(scores).is_file():
+            raise HybridRetrievalError(
+                f"the static-heads control needs {scores}; run `hybrid-retrieval head-scores` first"
+            )
+    _run_experiment(args, "sparsity_sweep", head_scores=scores)
+
+
+def cmd_head_scores(args: argparse.Namespace) -> None:
+    from hybrid_retrieval.experiments import run_head_scores
+
+    cfg = _config(args)
+    run_head_scores(
+        _model_dir(args, cfg),
+        model=cfg.model_params(args.model),
+        grid=cfg.grid_for("head_scores"),
+        haystack=cfg.haystack_params(args.model),
+        settings=cfg.settings("head_scores"),
+        haystack_dir=_haystack_dir(args, cfg),
+        device=cfg.device,
+        threads=args.threads,
+        out_path=args.out or f"results/{args.model}/heads/scores.parquet",
+    )
+
+
+def cmd_record(args: argparse.Namespace) -> None:
+    from hybrid_retrieval.experiments import run_recording
+
+    cfg = _config(args)
+    run_recording(
+        _model_dir(args, cfg),
+        model=cfg.model_params(args.model),
+        grid=cfg.grid_for("recordings"),
+        haystack=cfg.haystack_params(args.model),
+        settings=cfg.settings("recordings"),
+        haystack_dir=_haystack_dir(args, cfg),
+        device=cfg.device,
+        threads=args.threads,
+        out_path=args.out or f"results/{args.model}/recordings/heads.parquet",
+    )
+
+
+def cmd_mmlu(args: argparse.Namespace) -> None:
+    from hybrid_retrieval.experiments import run_mmlu
+
+    cfg = _config(args)
+    s = cfg.settings("mmlu")
+    k = "H" if args.k == "H" else int(args.k)
+    run_mmlu(
+        _model_dir(args, cfg),
+        model=cfg.model_params(args.model),
+        dataset=args.dataset or s["dataset"],
+        k=k,
+        num_shots=s["num_shots"],
+        chat_template=s["chat_template"],
+        batch_size=s["batch_size"],
+        max_questions_per_subject=s["max_questions_per_subject"],
+        device=cfg.device,
+        threads=args.threads,
+        out_path=args.out or f"results/{args.model}/mmlu/top-{args.k}-heads.parquet",
+    )
+
+
+def cmd_aggregate(args: argparse.Namespace) -> None:
+    from hybrid_retrieval.aggregate import aggregate
+
+    cfg = _config(args)
+    aggregate(args.results_dir, args.out_dir, retention_fraction=cfg.claims.retention_fraction)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    """Claims, figures and the HTML report (the rules check_claims, plot_figures, render_report)."""
+    from hybrid_retrieval.claims import evaluate_claims
+    from hybrid_retrieval.report.figures import write_figures
+    from hybrid_retrieval.report.render import render_report
+
+    cfg = _config(args)
+    evaluate_claims(args.tables_dir, CLAIMS_CSV, cfg.claims.model_dump(mode="json"), models=list(cfg.models))
+    Path(FIGURES_DIR).mkdir(parents=True, exist_ok=True)
+    write_figures(args.tables_dir, FIGURES_DIR, formats=tuple(cfg.report.figure_formats))
+    render_report(
+        tables_dir=args.tables_dir,
+        claims_csv=CLAIMS_CSV,
+        config=cfg.model_dump(mode="json"),
+        benchmarks_dir="logs",
+        out_html=args.out,
+    )
+
+
+def cmd_paper(args: argparse.Namespace) -> None:
+    from hybrid_retrieval.report.latex import build_pdf, write_paper_sources
+
+    write_paper_sources(
+        tables_dir=args.tables_dir, claims_csv=CLAIMS_CSV, figures_dir=FIGURES_DIR, out_dir="paper/generated"
+    )
+    if not args.sources_only and not build_pdf("paper", args.out):
+        raise HybridRetrievalError(
+            "no LaTeX engine (latexmk or pdflatex) on PATH; install texlive or pass --sources-only"
+        )
+
+
+def cmd_export_schema(args: argparse.Namespace) -> None:
+    print(export_schema(args.out))
+
+
+# ------------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hybrid-retrieval", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        name: str,
+        func: Callable[[argparse.Namespace], None],
+        help_text: str,
+        *,
+        model: bool = True,
+        threads: bool = False,
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        p.add_argument("--config", default=DEFAULT_CONFIG, help=f"workflow config (default {DEFAULT_CONFIG})")
+        if model:
+            p.add_argument("--model", required=True, help="a model name of the config")
+        if threads:
+            p.add_argument(
+                "--model-dir",
+                help="model directory (default: the config's: resources/models/<model> or the local path)",
+            )
+            p.add_argument(
+                "--haystack-dir", help=f"essay folder for haystack kind paul_graham (default {HAYSTACK_DIR})"
+            )
+            p.add_argument(
+                "--threads", type=int, default=1, help="torch CPU threads (default 1: reproducible)"
+            )
+        return p
+
+    add(
+        "train-toy", cmd_train_toy, "train a toy model of the config into resources/models/<model>"
+    ).add_argument("--out")
+    p = add("download-model", cmd_download_model, "download a hub model at its pinned revision", model=False)
+    p.add_argument("--model", help="a hub model of the config")
+    p.add_argument("--repo-id", help="instead of --model: a hub repo id (needs --revision, --out)")
+    p.add_argument("--revision")
+    p.add_argument("--out")
+    p = add(
+        "download-haystack",
+        cmd_download_haystack,
+        "the needle test's essays, pinned and hash-checked",
+        model=False,
+    )
+    p.add_argument("--out", default=HAYSTACK_DIR)
+    p.add_argument("--from-dir", help="copy from a local PaulGrahamEssays folder instead of downloading")
+    p = add("retrieval", cmd_retrieval, "run one needle-test experiment on one model", threads=True)
+    p.add_argument(
+        "--experiment", required=True, choices=[e for e in EXPERIMENT_SECTIONS if e != "sparsity_sweep"]
+    )
+    p.add_argument("--out")
+    p = add(
+        "sparsify", cmd_sparsify, "the k sweep with its random-k and static-head controls (E4)", threads=True
+    )
+    p.add_argument("--head-scores", help="head scores parquet (default results/<model>/heads/scores.parquet)")
+    p.add_argument("--out")
+    add("head-scores", cmd_head_scores, "per-head entropy and ablation effect", threads=True).add_argument(
+        "--out"
+    )
+    add("record", cmd_record, "record kept heads and needle mass per step (E7)", threads=True).add_argument(
+        "--out"
+    )
+    p = add("mmlu", cmd_mmlu, "multiple-choice accuracy at one k with prefill sparsity (E5)", threads=True)
+    p.add_argument("--k", required=True, help="heads kept per attention layer, or H for all")
+    p.add_argument("--dataset", help="override the config's dataset (toy, a CSV dir, .parquet, hub:...)")
+    p.add_argument("--out")
+    p = add("aggregate", cmd_aggregate, "per-trial rows -> results/tables", model=False)
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--out-dir", default=TABLES_DIR)
+    p = add("report", cmd_report, "claims, figures and the HTML report", model=False)
+    p.add_argument("--tables-dir", default=TABLES_DIR)
+    p.add_argument("--out", default="results/report/index.html")
+    p = add("paper", cmd_paper, "generated LaTeX sources and the PDF", model=False)
+    p.add_argument("--tables-dir", default=TABLES_DIR)
+    p.add_argument("--out", default="paper/build/main.pdf")
+    p.add_argument("--sources-only", action="store_true", help="write paper/generated only")
+    p = add("export-schema", cmd_export_schema, "write the config's JSON schema", model=False)
+    p.add_argument("--out", default="workflow/schemas/config.schema.yaml")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args.func(args)
+    except HybridRetrievalError as err:
+        print(f"hybrid-retrieval {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,386 @@
+"""Glue from plain-dict parameters (Snakemake rule params, CLI arguments) to the package.
+
+Each function here is one workflow step: load the model, build the needle trials for an experiment's
+grid, turn the experiment's settings into `InterventionSpec`s and run them. The workflow scripts and
+the CLI call these functions with the same keyword arguments, so a step runs the same with or without
+Snakemake. Parameters are plain dicts (as in the config), never objects: Snakemake compares params to
+decide what to rerun and ignores what it cannot compare (STYLE.md trap 2).
+
+Dict shapes (all produced by the Snakefile's `common.smk` from `hybrid_retrieval.config.Config`):
+- model:    {"name": str, "dtype": "float32"|..., "chat_template": bool}
+- grid:     `Grid` fields (context_lengths, depths, frame_reserve, max_new_tokens, batch_size,
+            trials_per_cell, seed)
+- haystack: {"kind": "synthetic", "language_seed": int, "seed": int} or {"kind": "paul_graham"}
+            (the essays' folder is the `haystack_dir` argument)
+- settings: the experiment's config section without enabled / models / grid
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import torch
+
+from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.evaluate import run_retrieval
+from hybrid_retrieval.interventions import InterventionSpec
+from hybrid_retrieval.models.loading import LoadedModel, load_model
+from hybrid_retrieval.tasks.haystack import EssayHaystack, FixedNeedle, SyntheticHaystack, SyntheticNeedles
+from hybrid_retrieval.tasks.niah import Trial, build_trials
+
+log = logging.getLogger(__name__)
+
+# A revision of 40 zeros marks a hub model whose commit is not pinned yet (config/paper.yaml).
+UNPINNED_REVISION = "0" * 40
+RETRIEVAL_EXPERIMENTS = ("baseline", "attention_ablated", "jrt", "exposure", "controls", "sparsity_sweep")
+
+
+# ------------------------------------------------------------------------------------------ model, trials
+
+
+def download_model(repo_id: str, revision: str, dest: str | os.PathLike[str]) -> Path:
+    """A hub snapshot at a pinned revision into `dest` (refuses the not-yet-pinned zero revision)."""
+    from hybrid_retrieval.models.loading import download_snapshot
+
+    if revision == UNPINNED_REVISION:
+        raise ConfigError(
+            f"the revision of {repo_id} is not pinned (40 zeros); set it to the commit sha listed at "
+            f"https://huggingface.co/{repo_id}/commits/main"
+        )
+    return download_snapshot(repo_id, revision, dest)
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def load(
+    model_dir: str | os.PathLike[str], model: Mapping[str, Any], *, device: str = "cpu", threads: int = 1
+) -> LoadedModel:
+    """Load the model of `model_dir` under the config's name and dtype. `threads` fixes torch's CPU
+    thread count: a fixed count keeps float reductions, hence outputs, identical between runs."""
+    torch.set_num_threads(max(1, int(threads)))
+    return load_model(
+        model_dir, name=model["name"], dtype=model.get("dtype", "float32"), device=resolve_device(device)
+    )
+
+
+def num_heads(loaded: LoadedModel) -> int:
+    """Heads per attention layer (the smallest, should layers differ): the H of "k = H"."""
+    layers = loaded.adapter.attention_layers(loaded.model)
+    if not layers:
+        raise ConfigError(f"{loaded.name} has no attention layers; head experiments cannot run on it")
+    return min(layer.num_heads for layer in layers)
+
+
+def resolve_k(k: int | str, loaded: LoadedModel) -> int:
+    """A config k: an int, or "H" for all heads of this model."""
+    if k == "H":
+        return num_heads(loaded)
+    if isinstance(k, int) and k >= 0:
+        return k
+    raise ConfigError(f"k must be an int >= 0 or 'H' (all heads), got {k!r}")
+
+
+def prompt_variants(model: Mapping[str, Any], *, jrt: bool = False) -> str:
+    """The model's prompt variant: chat models get the chat template (PAPER.md "Prompts")."""
+    chat = bool(model.get("chat_template", False))
+    return {(False, False): "base", (False, True): "jrt", (True, False): "chat", (True, True): "chat_jrt"}[
+        (chat, jrt)
+    ]
+
+
+def haystack_sources(haystack: Mapping[str, Any], haystack_dir: str | os.PathLike[str] | None):
+    """(haystack source, needle source) for the config's haystack kind."""
+    kind = haystack.get("kind")
+    if kind == "synthetic":
+        return (
+            SyntheticHaystack(
+                language_seed=int(haystack["language_seed"]), seed=int(haystack.get("seed", 0))
+            ),
+            SyntheticNeedles(language_seed=int(haystack["language_seed"])),
+        )
+    if kind == "paul_graham":
+        if haystack_dir is None:
+            raise ConfigError(
+                "haystack kind 'paul_graham' needs the essays' folder (haystack_dir / --haystack-dir)"
+            )
+        return EssayHaystack(Path(haystack_dir)), FixedNeedle()
+    raise ConfigError(f"haystack kind {kind!r} is not supported; use 'synthetic' or 'paul_graham'")
+
+
+def grid_trials(
+    loaded: LoadedModel,
+    grid: Mapping[str, Any],
+    haystack: Mapping[str, Any],
+    variant: str,
+    *,
+    haystack_dir: str | os.PathLike[str] | None = None,
+) -> list[Trial]:
+    hay, needles = haystack_sources(haystack, haystack_dir)
+    max_positions = getattr(loaded.model.config, "max_position_embeddings", None)
+    return build_trials(
+        loaded.tokenizer,
+        haystack=hay,
+        needles=needles,
+        context_lengths=list(grid["context_lengths"]),
+        depths=list(grid["depths"]),
+        prompt_variant=variant,
+        frame_reserve=int(grid["frame_reserve"]),
+        seed=int(grid["seed"]),
+        trials_per_cell=int(grid.get("trials_per_cell", 1)),
+        max_positions=max_positions,
+    )
+
+
+# --------------------------------------------------------------------------------------------- specs
+
+
+def _topk(k: int, phase: str) -> InterventionSpec:
+    return InterventionSpec(kind="entropy_topk", k=k, phase=phase)
+
+
+def experiment_specs(
+    experiment: str,
+    settings: Mapping[str, Any],
+    loaded: LoadedModel,
+    *,
+    head_scores: pl.DataFrame | None = None,
+) -> list[tuple[InterventionSpec, tuple[bool, ...]]]:
+    """The conditions of `experiment`: (spec, prompt kinds) pairs, where a prompt kind is False for the
+    standard prompt and True for Just Read Twice. Order is the config's order (it decides run order only)."""
+    standard = (False,)
+    if experiment == "baseline":
+        return [(InterventionSpec(kind="none"), standard)]
+    if experiment == "attention_ablated":
+        return [(_topk(0, phase), standard) for phase in settings["phases"]]
+    if experiment == "jrt":
+        # Both prompts under one spec: run_retrieval replaces a spec's rows that are not in its trials.
+        return [(_topk(resolve_k(k, loaded), settings["phase"]), (False, True)) for k in settings["k"]]
+    if experiment == "exposure":
+        return [
+            (InterventionSpec(kind="none", generation_mode=g, prefill_mode=p), standard)
+            for g in settings["generation_modes"]
+            for p in settings["prefill_modes"]
+        ]
+    if experiment == "controls":
+        specs = []
+        if settings.get("single_layer", True):
+            for layer in loaded.adapter.attention_layers(loaded.model):
+                specs.append(
+                    InterventionSpec(
+                        kind="layer_ablation", layers=(layer.layer_index,), phase=settings["phase"]
+                    )
+                )
+        if settings.get("mixer_layers", True):
+            for layer in loaded.adapter.mixer_layers(loaded.model):
+                specs.append(
+                    InterventionSpec(
+                        kind="mixer_ablation", layers=(layer.layer_index,), phase=settings["phase"]
+                    )
+                )
+        return [(spec, standard) for spec in specs]
+    if experiment == "sparsity_sweep":
+        return [(spec, standard) for spec in sweep_specs(settings, loaded, head_scores)]
+    raise ConfigError(
+        f"unknown retrieval experiment {experiment!r}; choose from {', '.join(RETRIEVAL_EXPERIMENTS)}"
+    )
+
+
+def sweep_specs(
+    settings: Mapping[str, Any], loaded: LoadedModel, head_scores: pl.DataFrame | None
+) -> list[InterventionSpec]:
+    """E4: entropy top-k at each k; random-k and static heads at each k strictly between 0 and H
+    (at 0 and H every rule keeps the same heads: none / all)."""
+    from hybrid_retrieval.sparsify import static_heads_from_scores
+
+    h = num_heads(loaded)
+    ks = (
+        list(range(h + 1))
+        if settings["k"] == "all"
+        else sorted({resolve_k(k, loaded) for k in settings["k"]})
+    )
+    random_cfg = settings.get("random_k", {"enabled": False})
+    static_cfg = settings.get("static_heads", {"enabled": False})
+    if static_cfg.get("enabled") and head_scores is None:
+        raise ConfigError(
+            "the static-heads control needs the head scores (results/{model}/heads/scores.parquet)"
+        )
+    specs = []
+    for phase in settings["phases"]:
+        for k in ks:
+            specs.append(_topk(k, phase))
+            if not 0 < k < h:
+                continue
+            if random_cfg.get("enabled"):
+                specs += [
+                    InterventionSpec(kind="random_k", k=k, phase=phase, seed=s) for s in random_cfg["seeds"]
+                ]
+            if static_cfg.get("enabled"):
+                heads = static_heads_from_scores(
+                    head_scores, k, rank_by=static_cfg.get("rank_by", "entropy_rank")
+                )
+                specs.append(InterventionSpec(kind="static_heads", heads=heads, phase=phase))
+    return specs
+
+
+# ------------------------------------------------------------------------------------------------ steps
+
+
+def run_experiment(
+    model_dir: str | os.PathLike[str],
+    experiment: str,
+    *,
+    model: Mapping[str, Any],
+    grid: Mapping[str, Any],
+    haystack: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    out_path: str | os.PathLike[str],
+    haystack_dir: str | os.PathLike[str] | None = None,
+    head_scores_path: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    threads: int = 1,
+) -> pl.DataFrame:
+    """Run every condition of a retrieval experiment into `out_path` (one row per trial x condition)."""
+    if experiment not in RETRIEVAL_EXPERIMENTS:
+        raise ConfigError(
+            f"unknown retrieval experiment {experiment!r}; choose from {', '.join(RETRIEVAL_EXPERIMENTS)}"
+        )
+    loaded = load(model_dir, model, device=device, threads=threads)
+    scores = pl.read_parquet(head_scores_path) if head_scores_path else None
+    conditions = experiment_specs(experiment, settings, loaded, head_scores=scores)
+    trials: dict[bool, list[Trial]] = {}
+    for _, kinds in conditions:
+        for jrt in kinds:
+            if jrt not in trials:
+                trials[jrt] = grid_trials(
+                    loaded, grid, haystack, prompt_variants(model, jrt=jrt), haystack_dir=haystack_dir
+                )
+    log.info(
+        "%s on %s: %d conditions x %d trials", experiment, loaded.name, len(conditions), len(trials[False])
+    )
+    frames = []
+    for spec, kinds in conditions:
+        spec_trials = [t for jrt in kinds for t in trials[jrt]]
+        frames.append(
+            run_retrieval(
+                loaded,
+                spec_trials,
+                spec,
+                experiment=experiment,
+                max_new_tokens=int(grid["max_new_tokens"]),
+                batch_size=int(grid["batch_size"]),
+                out_path=out_path,
+            )
+        )
+        rate = frames[-1]["exact"].mean()
+        log.info("%s: exact %.3f over %d trials", spec.label(), rate, frames[-1].height)
+    return pl.read_parquet(out_path)
+
+
+def run_head_scores(
+    model_dir: str | os.PathLike[str],
+    *,
+    model: Mapping[str, Any],
+    grid: Mapping[str, Any],
+    haystack: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    out_path: str | os.PathLike[str],
+    haystack_dir: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    threads: int = 1,
+) -> pl.DataFrame:
+    """Per-head mean entropy and ablation effect on the grid's standard-prompt trials."""
+    from hybrid_retrieval.sparsify import head_scores
+
+    loaded = load(model_dir, model, device=device, threads=threads)
+    trials = grid_trials(loaded, grid, haystack, prompt_variants(model), haystack_dir=haystack_dir)
+    return head_scores(
+        loaded,
+        trials,
+        phase=settings["phase"],
+        max_answer_tokens=int(settings["max_answer_tokens"]),
+        out_path=out_path,
+    )
+
+
+def run_recording(
+    model_dir: str | os.PathLike[str],
+    *,
+    model: Mapping[str, Any],
+    grid: Mapping[str, Any],
+    haystack: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    out_path: str | os.PathLike[str],
+    haystack_dir: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    threads: int = 1,
+) -> pl.DataFrame:
+    """E7: record entropy, kept heads and needle mass per generated step for the first trials."""
+    from hybrid_retrieval.recording import record_attention
+
+    loaded = load(model_dir, model, device=device, threads=threads)
+    trials = grid_trials(loaded, grid, haystack, prompt_variants(model), haystack_dir=haystack_dir)
+    chosen = trials[: int(settings["max_trials"])]
+    spec = _topk(resolve_k(settings["k"], loaded), settings["phase"])
+    return record_attention(
+        loaded, chosen, spec, max_new_tokens=int(settings["max_new_tokens"]), out_path=out_path
+    )
+
+
+def first_per_subject(subjects: Mapping[str, Sequence[Any]], limit: int | None) -> list[Any]:
+    """Questions of every subject in subject order, the first `limit` of each (None = all)."""
+    return [q for name in sorted(subjects) for q in list(subjects[name])[: limit or None]]
+
+
+def run_mmlu(
+    model_dir: str | os.PathLike[str],
+    *,
+    model: Mapping[str, Any],
+    dataset: str,
+    k: int | str,
+    num_shots: int,
+    chat_template: bool | None,
+    batch_size: int,
+    out_path: str | os.PathLike[str],
+    max_questions_per_subject: int | None = None,
+    device: str = "cpu",
+    threads: int = 1,
+) -> pl.DataFrame:
+    """E5: multiple choice (test split, k-shot from dev) under entropy top-k with prefill sparsity.
+    dataset "toy" = the toy model's own knowledge set in `model_dir/mc`."""
+    from hybrid_retrieval.multiple_choice import score_multiple_choice
+    from hybrid_retrieval.tasks.mmlu import load_mc_dataset
+
+    loaded = load(model_dir, model, device=device, threads=threads)
+    source = Path(model_dir) / "mc" if dataset == "toy" else dataset
+    data = load_mc_dataset(source)
+    if "test" not in data:
+        raise ConfigError(f"multiple-choice dataset {source} has no test split; splits: {sorted(data)}")
+    questions = first_per_subject(data["test"], max_questions_per_subject)
+    dev = data.get("dev", {})
+    chat = bool(model.get("chat_template", False)) if chat_template is None else bool(chat_template)
+    spec = _topk(resolve_k(k, loaded), "all")  # no generation step in multiple choice: prefill=True
+    return score_multiple_choice(
+        loaded,
+        questions,
+        dev,
+        spec=spec,
+        num_shots=int(num_shots),
+        chat_template=chat,
+        batch_size=int(batch_size),
+        out_path=out_path,
+        dataset="toy-mc" if dataset == "toy" else "mmlu",
+    )
+
+
+def models_in(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Model names of `results/{model}/...` paths, sorted and unique (the models a config ran)."""
+    return sorted({Path(p).parts[-3] for p in paths})

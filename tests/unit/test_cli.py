@@ -1,0 +1,70 @@
+"""The CLI: every subcommand parses, package errors exit 2 with one line, export-schema writes the schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hybrid_retrieval.cli import build_parser, main
+from hybrid_retrieval.config import schema_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMMANDS = [
+    "train-toy", "download-model", "download-haystack", "retrieval", "sparsify", "head-scores",
+    "mmlu", "record", "aggregate", "report", "paper", "export-schema",
+]  # fmt: skip
+
+
+def test_every_subcommand_exists() -> None:
+    parser = build_parser()
+    choices = next(a for a in parser._actions if a.dest == "command").choices
+    assert sorted(choices) == sorted(COMMANDS)
+
+
+def test_unknown_model_exits_2_naming_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    assert main(["retrieval", "--model", "nope", "--experiment", "baseline"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'nope'" in err and "toy-jamba" in err
+
+
+def test_missing_config_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["train-toy", "--config", str(tmp_path / "none.yaml"), "--model", "m"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_training_a_hub_model_is_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    assert main(["train-toy", "--config", "config/paper.yaml", "--model", "jamba-mini-1.6"]) == 2
+    assert "not a toy" in capsys.readouterr().err
+
+
+def test_unpinned_revision_is_refused_before_any_download(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(REPO)
+    code = main(
+        [
+            "download-model",
+            "--config",
+            "config/paper.yaml",
+            "--model",
+            "jamba-mini-1.6",
+            "--out",
+            str(tmp_path / "m"),
+        ]
+    )
+    assert code == 2
+    assert "not pinned" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_export_schema(tmp_path: Path) -> None:
+    out = tmp_path / "schema.yaml"
+    assert main(["export-schema", "--out", str(out)]) == 0
+    assert out.read_text() == schema_yaml()

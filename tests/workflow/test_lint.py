@@ -1,0 +1,29 @@
+"""The workflow passes Snakemake's linter and is snakefmt-formatted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+def test_snakemake_lint_is_clean() -> None:
+    proc = snakemake(REPO, "--lint", check=False, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "Congratulations, your workflow is in a good condition!" in out, out
+
+
+def test_snakefmt_check() -> None:
+    snakefmt = Path(sys.executable).parent / "snakefmt"
+    files = ["Snakefile", *sorted(str(p.relative_to(REPO)) for p in (REPO / "workflow/rules").glob("*.smk"))]
+    proc = subprocess.run(
+        [str(snakefmt), "--check", *files], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,0 +1,182 @@
+# Helpers and input functions only (no rules). Everything here reads the validated `CFG`
+# (hybrid_retrieval.config.Config) and hands rules plain dicts, so Snakemake's params trigger sees
+# every value that changes a result (STYLE.md trap 2).
+
+import re
+import shutil
+
+from hybrid_retrieval.config import EXPERIMENT_SECTIONS
+from hybrid_retrieval.workflow_support import code_digest
+
+# The tables `aggregate_results` writes (hybrid_retrieval.aggregate.TABLE_NAMES).
+from hybrid_retrieval.aggregate import TABLE_NAMES
+
+TOY_MODELS = [name for name, m in CFG.models.items() if m.source == "toy"]
+HUB_MODELS = [name for name, m in CFG.models.items() if m.source == "hub"]
+HAYSTACK_DIR = "resources/haystack/paul_graham"
+
+
+def one_of(names):
+    """A wildcard regex matching exactly these names (or nothing when there are none)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+wildcard_constraints:
+    model=one_of(CFG.models),
+    k="H|[0-9]+",
+
+
+# ------------------------------------------------------------------------------------ code digests
+# Each rule's `code` param: the package modules its script calls, with their imports (STYLE.md trap 1).
+_GLUE = ("hybrid_retrieval.experiments",)
+CODE = {
+    "toy": code_digest("hybrid_retrieval.models.toy"),
+    "download": code_digest("hybrid_retrieval.models.loading", shallow=_GLUE),
+    "haystack": code_digest("hybrid_retrieval.tasks.haystack"),
+    "retrieval": code_digest(
+        "hybrid_retrieval.evaluate",
+        "hybrid_retrieval.tasks.niah",
+        "hybrid_retrieval.tasks.haystack",
+        "hybrid_retrieval.interventions",
+        shallow=_GLUE,
+    ),
+    "sweep": code_digest(
+        "hybrid_retrieval.evaluate",
+        "hybrid_retrieval.tasks.niah",
+        "hybrid_retrieval.tasks.haystack",
+        "hybrid_retrieval.sparsify",
+        shallow=_GLUE,
+    ),
+    "heads": code_digest(
+        "hybrid_retrieval.sparsify", "hybrid_retrieval.tasks.niah", shallow=_GLUE
+    ),
+    "record": code_digest(
+        "hybrid_retrieval.recording", "hybrid_retrieval.tasks.niah", shallow=_GLUE
+    ),
+    "mmlu": code_digest(
+        "hybrid_retrieval.multiple_choice",
+        "hybrid_retrieval.tasks.mmlu",
+        "hybrid_retrieval.interventions",
+        shallow=_GLUE,
+    ),
+    "aggregate": code_digest("hybrid_retrieval.aggregate"),
+    "claims": code_digest("hybrid_retrieval.claims"),
+    "figures": code_digest("hybrid_retrieval.report.figures"),
+    "report": code_digest("hybrid_retrieval.report.render"),
+    "paper": code_digest("hybrid_retrieval.report.latex"),
+}
+
+
+# ------------------------------------------------------------- params (plain dicts, from hybrid_retrieval.config)
+def model_dir(wildcards):
+    return CFG.model_dir(wildcards.model)
+
+
+def model_params(wildcards):
+    return CFG.model_params(wildcards.model)
+
+
+def toy_params(wildcards):
+    return CFG.toy_params(wildcards.model)
+
+
+def hub_params(wildcards):
+    spec = CFG.models[wildcards.model]
+    return {"repo_id": spec.repo_id, "revision": spec.revision}
+
+
+def haystack_params(wildcards):
+    return CFG.haystack_params(wildcards.model)
+
+
+def grid_params(section):
+    return CFG.grid_for(section)
+
+
+def settings_params(section):
+    return CFG.settings(section)
+
+
+# ------------------------------------------------------------------------------------------- inputs
+def model_inputs(wildcards):
+    """Named inputs of every model step: the model directory and, for the essays, the haystack."""
+    inputs = {"model": model_dir(wildcards)}
+    if CFG.haystack.kind == "paul_graham":
+        inputs["haystack"] = HAYSTACK_DIR
+    return inputs
+
+
+def sweep_inputs(wildcards):
+    inputs = model_inputs(wildcards)
+    if CFG.experiments.sparsity_sweep.static_heads.enabled:
+        inputs["scores"] = f"results/{wildcards.model}/heads/scores.parquet"
+    return inputs
+
+
+def grid_params(section):
+    return CFG.grid_for(section)
+
+
+def settings_params(section):
+    """The experiment's own settings (not which models, not the grid: those have their own params)."""
+    return getattr(CFG.experiments, section).model_dump(
+        mode="json", exclude={"enabled", "models", "grid"}
+    )
+
+
+def mmlu_inputs(wildcards):
+    """The model and, for a dataset on disk, the dataset (so a missing one is a clear missing input)."""
+    inputs = {"model": model_dir(wildcards)}
+    dataset = CFG.experiments.mmlu.dataset
+    if dataset != "toy" and not dataset.startswith("hub:"):
+        inputs["dataset"] = dataset
+    return inputs
+
+
+def mmlu_k(wildcards):
+    return "H" if wildcards.k == "H" else int(wildcards.k)
+
+
+# ------------------------------------------------------------------------------------------ targets
+def retrieval_results():
+    return [
+        f"results/{model}/retrieval/{experiment}.parquet"
+        for experiment, section in EXPERIMENT_SECTIONS.items()
+        for model in CFG.models_for(section)
+    ]
+
+
+def model_results():
+    """Every per-model result file of the config: the inputs of `aggregate_results`."""
+    files = retrieval_results()
+    files += [
+        f"results/{m}/heads/scores.parquet" for m in CFG.models_for("head_scores")
+    ]
+    files += [
+        f"results/{m}/recordings/heads.parquet" for m in CFG.models_for("recordings")
+    ]
+    files += [
+        f"results/{m}/mmlu/top-{k}-heads.parquet"
+        for m in CFG.models_for("mmlu")
+        for k in dict.fromkeys(str(k) for k in CFG.experiments.mmlu.k)
+    ]
+    return files
+
+
+def build_pdf():
+    """Whether `all` includes paper/build/main.pdf (report.paper_pdf; auto = a LaTeX engine exists)."""
+    if CFG.report.paper_pdf == "auto":
+        return bool(shutil.which("latexmk") or shutil.which("pdflatex"))
+    return bool(CFG.report.paper_pdf)
+
+
+def all_outputs():
+    targets = [
+        "results/claims.csv",
+        "results/figures",
+        "results/report/index.html",
+        "paper/generated",
+    ]
+    if build_pdf():
+        targets.append("paper/build/main.pdf")
+    return targets

@@ -1,0 +1,56 @@
+# Models and data: a toy trained here, or a hub snapshot at a pinned revision; the needle-test essays.
+
+
+rule train_toy_model:
+    output:
+        directory("resources/models/{model}"),
+    log:
+        "logs/train_toy_model/{model}.log",
+    benchmark:
+        "logs/train_toy_model/{model}.benchmark.tsv"
+    wildcard_constraints:
+        model=one_of(TOY_MODELS),
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        toy=toy_params,
+        code=CODE["toy"],
+    script:
+        "../scripts/train_toy_model.py"
+
+
+rule download_model_snapshot:
+    output:
+        directory("resources/models/{model}"),
+    log:
+        "logs/download_model_snapshot/{model}.log",
+    benchmark:
+        "logs/download_model_snapshot/{model}.benchmark.tsv"
+    wildcard_constraints:
+        model=one_of(HUB_MODELS),
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        hub=hub_params,
+        code=CODE["download"],
+    script:
+        "../scripts/download_model_snapshot.py"
+
+
+rule download_haystack:
+    output:
+        directory(HAYSTACK_DIR),
+    log:
+        "logs/download_haystack/paul_graham.log",
+    benchmark:
+        "logs/download_haystack/paul_graham.benchmark.tsv"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        base_url=CFG.haystack.base_url,
+        commit=CFG.haystack.commit,
+        sha256=CFG.haystack.sha256,
+        from_dir=CFG.haystack.from_dir,
+        code=CODE["haystack"],
+    script:
+        "../scripts/download_haystack.py"

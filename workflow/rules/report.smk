@@ -1,0 +1,120 @@
+# From per-trial rows to tables, claims, figures, the HTML report and the paper.
+
+
+rule aggregate_results:
+    input:
+        model_results(),
+    output:
+        expand(
+            "results/tables/{table}.{ext}", table=TABLE_NAMES, ext=("parquet", "csv")
+        ),
+    log:
+        "logs/aggregate_results/all.log",
+    benchmark:
+        "logs/aggregate_results/all.benchmark.tsv"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        retention_fraction=CFG.claims.retention_fraction,
+        code=CODE["aggregate"],
+    script:
+        "../scripts/aggregate_results.py"
+
+
+rule check_claims:
+    input:
+        expand("results/tables/{table}.parquet", table=TABLE_NAMES),
+    output:
+        "results/claims.csv",
+    log:
+        "logs/check_claims/all.log",
+    benchmark:
+        "logs/check_claims/all.benchmark.tsv"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        claims=CFG.claims.model_dump(mode="json"),
+        models=list(CFG.models),
+        code=CODE["claims"],
+    script:
+        "../scripts/check_claims.py"
+
+
+rule plot_figures:
+    input:
+        expand("results/tables/{table}.parquet", table=TABLE_NAMES),
+    output:
+        directory("results/figures"),
+    log:
+        "logs/plot_figures/all.log",
+    benchmark:
+        "logs/plot_figures/all.benchmark.tsv"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        formats=CFG.report.figure_formats,
+        code=CODE["figures"],
+    script:
+        "../scripts/plot_figures.py"
+
+
+rule render_report:
+    input:
+        tables=expand("results/tables/{table}.parquet", table=TABLE_NAMES),
+        claims="results/claims.csv",
+        figures="results/figures",
+    output:
+        report(
+            "results/report/index.html",
+            caption="../report/index.rst",
+            category="Report",
+        ),
+    log:
+        "logs/render_report/all.log",
+    benchmark:
+        "logs/render_report/all.benchmark.tsv"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        config=CFG.model_dump(mode="json"),
+        benchmarks_dir="logs",
+        code=CODE["report"],
+    script:
+        "../scripts/render_report.py"
+
+
+rule write_paper_sources:
+    input:
+        tables=expand("results/tables/{table}.parquet", table=TABLE_NAMES),
+        claims="results/claims.csv",
+        figures="results/figures",
+    output:
+        directory("paper/generated"),
+    log:
+        "logs/write_paper_sources/all.log",
+    benchmark:
+        "logs/write_paper_sources/all.benchmark.tsv"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        code=CODE["paper"],
+    script:
+        "../scripts/write_paper_sources.py"
+
+
+rule build_paper_pdf:
+    input:
+        tex="paper/main.tex",
+        generated="paper/generated",
+    output:
+        "paper/build/main.pdf",
+    log:
+        "logs/build_paper_pdf/all.log",
+    benchmark:
+        "logs/build_paper_pdf/all.benchmark.tsv"
+    conda:
+        "../../envs/latex.yaml"
+    params:
+        code=CODE["paper"],
+    script:
+        "../scripts/build_paper_pdf.py"

@@ -1,0 +1,19 @@
+"""Rule aggregate_results: per-trial rows of every model -> results/tables/*.parquet|csv."""
+
+import sys
+from pathlib import Path
+
+# The package from this working tree (src/), also in per-rule conda envs where it is not installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+
+from hybrid_retrieval.aggregate import aggregate  # noqa: E402
+from hybrid_retrieval.workflow_support import job_log  # noqa: E402
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script preamble
+with job_log(snakemake.log[0]):
+    tables_dir = Path(snakemake.output[0]).parent  # results/tables
+    aggregate(
+        tables_dir.parent,
+        tables_dir,
+        retention_fraction=snakemake.params.retention_fraction,
+    )

@@ -1,0 +1,27 @@
+"""Rules run_*_retrieval, run_attention_ablation, run_exposure_grid, run_layer_controls,
+run_sparsity_sweep: every condition of one needle-test experiment on one model."""
+
+import sys
+from pathlib import Path
+
+# The package from this working tree (src/), also in per-rule conda envs where it is not installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+
+from hybrid_retrieval.experiments import run_experiment  # noqa: E402
+from hybrid_retrieval.workflow_support import job_log  # noqa: E402
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script preamble
+with job_log(snakemake.log[0]):
+    run_experiment(
+        snakemake.input.model,
+        snakemake.params.experiment,
+        model=snakemake.params.model,
+        grid=snakemake.params.grid,
+        haystack=snakemake.params.haystack,
+        settings=snakemake.params.settings,
+        haystack_dir=snakemake.input.get("haystack"),
+        head_scores_path=snakemake.input.get("scores"),
+        device=snakemake.params.device,
+        threads=snakemake.threads,
+        out_path=snakemake.output[0],
+    )

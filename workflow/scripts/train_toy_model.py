@@ -1,0 +1,15 @@
+"""Rule train_toy_model: train a tiny model of a real architecture into resources/models/{model}."""
+
+import sys
+from pathlib import Path
+
+# The package from this working tree (src/), also in per-rule conda envs where it is not installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+
+from hybrid_retrieval.models.toy import train_toy  # noqa: E402
+from hybrid_retrieval.workflow_support import job_log  # noqa: E402
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script preamble
+with job_log(snakemake.log[0]):
+    toy = snakemake.params.toy
+    train_toy(toy["arch"], snakemake.output[0], seed=toy["seed"], **toy["overrides"])
