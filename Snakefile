@@ -16,6 +16,7 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 import sys
+from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 

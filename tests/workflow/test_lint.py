@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,3 +28,18 @@ def test_snakefmt_check() -> None:
         [str(snakefmt), "--check", *files], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_rule_logs_benchmarks_and_tracks_its_code() -> None:
+    """log: and benchmark: under logs/{rule}/, and a `code=` digest param (edits in src/ rerun the rule)."""
+    for smk in (REPO / "workflow/rules").glob("*.smk"):
+        blocks = re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]
+        for block in blocks:
+            name = block.split(":", 1)[0]
+            assert re.search(rf'log:\s*\n\s*"logs/{name}/', block), (
+                f"rule {name}: log must be under logs/{name}/"
+            )
+            assert re.search(rf'benchmark:\s*\n\s*"logs/{name}/[^"]+\.benchmark\.tsv"', block), (
+                f"rule {name}: benchmark"
+            )
+            assert 'code=CODE["' in block, f"rule {name}: no code= digest param"

@@ -44,7 +44,12 @@ rule plot_figures:
     input:
         expand("results/tables/{table}.parquet", table=TABLE_NAMES),
     output:
-        directory("results/figures"),
+        report(
+            directory("results/figures"),
+            patterns=["{name}.svg"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
     log:
         "logs/plot_figures/all.log",
     benchmark:

@@ -127,7 +127,11 @@ _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "jamba": {"steps": 700, "lr": 1.5e-3, "curriculum": ((64, 0.2), (128, 0.3), (256, 0.5))},
 }
 
-_MIN_LENGTH, _MAX_LENGTH = 48, 8192
+_MIN_LENGTH, _MAX_LENGTH = 40, 8192
+_MIN_EVAL_LENGTH = 48  # the base prompt frame around one needle
+# Curriculum stages shorter than this train the compact format (`ToyCorpus.compact_example`): the
+# prompt frame alone is ~26 tokens, so short stages could hold little more than one needle in it.
+COMPACT_BELOW = 128
 _CONFIG_CLASSES = {"recurrent_gemma": RecurrentGemmaConfig, "jamba": JambaConfig}
 
 
@@ -179,7 +183,8 @@ def _validate(c: ToyTrainConfig) -> None:
     for length, fraction in c.curriculum:
         _check(
             isinstance(length, int) and _MIN_LENGTH <= length <= _MAX_LENGTH,
-            f"curriculum length {length!r} must be an int in {_MIN_LENGTH}..{_MAX_LENGTH} (prompt frame + a needle need {_MIN_LENGTH})",
+            f"curriculum length {length!r} must be an int in {_MIN_LENGTH}..{_MAX_LENGTH} "
+            f"(a needle and its question need {_MIN_LENGTH} tokens)",
         )
         _check(0 < fraction <= 1, f"curriculum fraction {fraction!r} must be in (0, 1]")
     total = sum(f for _, f in c.curriculum)
@@ -204,8 +209,8 @@ def _validate(c: ToyTrainConfig) -> None:
         f"variant_weights {c.variant_weights} must pair variants from {sorted(variants)} with weights >= 0, not all 0",
     )
     _check(
-        all(_MIN_LENGTH <= n <= _MAX_LENGTH for n in c.eval_lengths) and bool(c.eval_lengths),
-        f"eval_lengths {c.eval_lengths} must be in {_MIN_LENGTH}..{_MAX_LENGTH}",
+        all(_MIN_EVAL_LENGTH <= n <= _MAX_LENGTH for n in c.eval_lengths) and bool(c.eval_lengths),
+        f"eval_lengths {c.eval_lengths} must be in {_MIN_EVAL_LENGTH}..{_MAX_LENGTH}",
     )
     _check(
         c.eval_trials >= len(c.eval_lengths),
@@ -259,7 +264,7 @@ class ToyCorpus:
         self.language, self.tok, self.config = language, tokenizer, config
         self.answer_tokens = ["Answer", ":"]
         self.mc_facts = [f for f in language.facts if f.split in config.mc_train_splits]
-        self.dev = {s: [q for q in language.mc_questions("dev") if q.subject == s] for s in SUBJECTS}
+        self.exported = {q for split in MC_SPLITS for q in language.mc_questions(split)}
 
     def ids(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False).input_ids
@@ -267,15 +272,45 @@ class ToyCorpus:
     def batch(self, rng: random.Random, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """[batch, length] input ids and labels, right-padded (harmless for a causal model's loss)."""
         examples = []
+        compact = length < COMPACT_BELOW
         for _ in range(max(1, self.config.tokens_per_step // length)):
             if rng.random() < self.config.knowledge_fraction:
                 examples.append(self.knowledge_example(rng, length))
+            elif compact:
+                examples.append(self.compact_example(rng, length))
             else:
                 examples.append(self.retrieval_example(rng, length))
         pad = self.tok.pad_token_id
         input_ids = torch.tensor([e.input_ids + [pad] * (length - len(e.input_ids)) for e in examples])
         labels = torch.tensor([e.labels + [-100] * (length - len(e.labels)) for e in examples])
         return input_ids, labels
+
+    def compact_example(self, rng: random.Random, length: int) -> _Example:
+        """Needles in filler, then questions each followed by its needle sentence, with no prompt frame.
+
+        The short-context stage: as many answer tokens per sequence as fit, so the copy circuit (find
+        the question's city in the context, continue with what followed it there) forms before the
+        long framed prompts, where it is needed but rare per token."""
+        n_needles = rng.randint(1, self.config.max_needles)
+        while True:
+            needles = self.language.needles(rng, n_needles)
+            asked = rng.sample(needles, rng.randint(1, min(n_needles, self.config.max_questions)))
+            qa = [(self.ids(n.question), self.ids(n.sentence)) for n in asked]
+            used = 1 + sum(len(self.ids(n.sentence)) for n in needles) + sum(len(q) + len(a) for q, a in qa)
+            if used <= length:
+                break
+            if n_needles == 1:
+                raise ConfigError(f"sequence length {length} cannot hold one needle and its question")
+            n_needles -= 1
+        sentences = self.language.haystack_sentences(rng, length - used)
+        for needle in needles:
+            sentences.insert(rng.randint(0, len(sentences)), needle.sentence.split())
+        example = _Example([self.tok.bos_token_id], [-100])
+        example.add(self.ids(" ".join(w for s in sentences for w in s)), False)
+        for question, answer in qa:
+            example.add(question, False)
+            example.add(answer, True)
+        return example
 
     def retrieval_example(self, rng: random.Random, length: int) -> _Example:
         variants, weights = zip(*self.config.variant_weights, strict=True)
@@ -317,24 +352,27 @@ class ToyCorpus:
         return example
 
     def knowledge_example(self, rng: random.Random, length: int) -> _Example:
-        """Half fact text with full LM loss (how test facts are learned), half MC questions.
+        """Fact text with full LM loss (40%) or a packed MC prompt with every answer letter supervised.
 
-        Facts come as statements and as question + answer ("what is the capital of k ? v ."): the MC
-        question text is the same, so what the model recalls after it carries over to MC items of facts
-        it never saw in MC format (the test split)."""
+        Facts come as statements and as question + answer ("what is the capital of k ? v ."), the MC
+        question text being the same. An MC sequence is lm-eval's few-shot prompt whose shots are fresh
+        questions (random facts of one subject, random choices and order): every shot is a new supervised
+        item, where the fixed dev shots would only be memorised. The exported items are never drawn."""
         example = _Example([self.tok.bos_token_id], [-100])
-        if rng.random() < 0.5:
+        subject = rng.choice(list(SUBJECTS))
+        facts = [f for f in self.mc_facts if f.subject == subject]
+        questions = [self.language.mc_question(rng.choice(facts), rng, exclude=self.exported) for _ in range(6)]
+        ids = self.tok(mmlu.format_prompt(questions[0], [], subject=subject) + " " + questions[0].answer)
+        if rng.random() < 0.4 or len(ids.input_ids) > length:
             while True:
                 fact = rng.choice(self.language.facts)
                 ids = self.ids(rng.choice((fact.sentence, f"{fact.question} {fact.value} .")))
                 if len(example.input_ids) + len(ids) > length:
                     return example
                 example.add(ids, True)
-        fact = rng.choice(self.mc_facts)
-        question = self.language.mc_question(fact, rng)
-        for shots in range(rng.randint(0, 5), -1, -1):
-            prompt = mmlu.format_prompt(question, self.dev[fact.subject][:shots], subject=fact.subject)
-            ids = self.tok(prompt + " " + question.answer).input_ids
+        for shots in range(5, -1, -1):  # as many shots as fit, up to MMLU's 5
+            prompt = mmlu.format_prompt(questions[shots], questions[:shots], subject=subject)
+            ids = self.tok(prompt + " " + questions[shots].answer).input_ids
             if len(ids) <= length:
                 break
         # Supervise every answer letter (the shots' and the question's), as the tokens after "Answer :".

@@ -14,6 +14,7 @@ Everything is lowercase except the prompt-frame words (CONTEXT, QUESTION, Answer
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from hybrid_retrieval.errors import ConfigError
@@ -69,10 +70,13 @@ SUBJECTS: dict[str, tuple[str, str]] = {
     "colours": ("colour", "THING"),
     "animals": ("home", "ANIMAL"),
 }
-FACTS_PER_SUBJECT = 40
-# MMLU has 5 dev questions per subject (the few-shot pool). "train" facts are asked in MC format during
-# training only (to teach the format); "test" facts are seen in training only as plain sentences.
-MC_SPLIT_SIZES = {"dev": 5, "train": 10, "test": 25}
+# Few facts, so that each is seen many times in a few minutes of training: with 40 per subject the toys
+# stayed at chance on the MC test split.
+FACTS_PER_SUBJECT = 20
+# MMLU has 5 dev questions per subject (the few-shot pool). Which splits' facts the toys are trained on
+# in MC format is the toy recipe's `mc_train_splits`; the exported items (fixed choices and order) never
+# are: training asks the same facts with other choices or orders (`SyntheticLanguage.mc_question`).
+MC_SPLIT_SIZES = {"dev": 5, "train": 5, "test": 10}
 MC_SPLITS = tuple(MC_SPLIT_SIZES)
 
 
@@ -228,12 +232,19 @@ class SyntheticLanguage:
             return PLACES
         raise ConfigError(f"unknown subject {subject!r}; choose one of {', '.join(SUBJECTS)}")
 
-    def mc_question(self, fact: Fact, rng: random.Random) -> MCQuestion:
-        """`fact` as a 4-way question: 3 distinct wrong values of its subject, the answer at a random letter."""
-        wrong = rng.sample(sorted(set(self.value_pool(fact.subject)) - {fact.value}), 3)
-        position = rng.randrange(4)
-        choices = wrong[:position] + [fact.value] + wrong[position:]
-        return MCQuestion(fact.subject, fact.question, tuple(choices), LETTERS[position])  # type: ignore[arg-type]
+    def mc_question(
+        self, fact: Fact, rng: random.Random, *, exclude: Collection[MCQuestion] = ()
+    ) -> MCQuestion:
+        """`fact` as a 4-way question: 3 distinct wrong values of its subject, the answer at a random letter;
+        redrawn while it equals an item of `exclude` (training never sees the exported items themselves)."""
+        pool = sorted(set(self.value_pool(fact.subject)) - {fact.value})
+        while True:
+            wrong = rng.sample(pool, 3)
+            position = rng.randrange(4)
+            choices = wrong[:position] + [fact.value] + wrong[position:]
+            question = MCQuestion(fact.subject, fact.question, tuple(choices), LETTERS[position])  # type: ignore[arg-type]
+            if question not in exclude:
+                return question
 
     def mc_questions(self, split: str) -> list[MCQuestion]:
         """The fixed multiple-choice items of a split (dev, train or test), by subject then fact order."""
