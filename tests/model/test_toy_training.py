@@ -2,16 +2,18 @@
 
 import csv
 import json
+import random
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hybrid_retrieval.errors import ConfigError, UnknownArchitectureError
-from hybrid_retrieval.models.toy import METADATA_FILE, TOY_ARCHS, make_config, train_toy
+from hybrid_retrieval.models.tokenizer import build_word_tokenizer
+from hybrid_retrieval.models.toy import METADATA_FILE, TOY_ARCHS, ToyCorpus, make_config, train_toy
 from hybrid_retrieval.tasks import mmlu
 from hybrid_retrieval.tasks.prompts import build_prompt
-from hybrid_retrieval.tasks.synthetic import SUBJECTS
+from hybrid_retrieval.tasks.synthetic import SUBJECTS, SyntheticLanguage
 
 # Smallest models that still exercise every layer type (recurrent + attention / mamba + attention).
 TINY_MODEL = {
@@ -133,3 +135,43 @@ def test_bad_inputs_raise_config_errors(tmp_path, overrides, match):
 def test_unknown_architecture_names_supported_ones(tmp_path):
     with pytest.raises(UnknownArchitectureError, match="recurrent_gemma, jamba"):
         train_toy("mamba2", tmp_path / "x")
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    language = SyntheticLanguage(0)
+    return ToyCorpus(language, build_word_tokenizer(language.vocabulary()), make_config("jamba"))
+
+
+@pytest.mark.parametrize("length", [40, 48, 96])
+def test_compact_examples_supervise_only_needle_sentences_found_in_the_context(corpus, length):
+    rng = random.Random(length)
+    for _ in range(20):
+        example = corpus.compact_example(rng, length)
+        assert len(example.input_ids) == len(example.labels) == length
+        text = corpus.tok.decode(example.input_ids)
+        answers = corpus.tok.decode(
+            [t for t, y in zip(example.input_ids, example.labels, strict=True) if y != -100]
+        )
+        sentences = [s.strip() + " ." for s in answers.split(" .") if s.strip()]
+        assert sentences and all(s.startswith("the best thing to do in") for s in sentences)
+        # each answer occurs twice: once as the needle in the context, once after its question
+        assert all(text.count(s) == 2 and f"in {s.split()[6]} ? {s}" in text for s in sentences)
+
+
+def test_short_curriculum_stages_use_the_compact_format(corpus):
+    input_ids, labels = corpus.batch(random.Random(0), 48)
+    decoded = corpus.tok.decode(input_ids.flatten().tolist())
+    assert "CONTEXT" not in decoded and (labels != -100).any()
+    assert "CONTEXT" in corpus.tok.decode(corpus.batch(random.Random(0), 128)[0].flatten().tolist())
+
+
+def test_knowledge_examples_never_show_the_exported_mc_items(corpus):
+    rng = random.Random(0)
+    exported = {mmlu.question_text(q) + " " + q.answer for q in corpus.exported}
+    seen_mc = 0
+    for _ in range(200):
+        text = corpus.tok.decode(corpus.knowledge_example(rng, 256).input_ids)
+        seen_mc += "Answer :" in text
+        assert not any(corpus.tok.decode(corpus.tok(e).input_ids[1:]) in text for e in exported)
+    assert seen_mc > 50  # most knowledge sequences are packed MC prompts

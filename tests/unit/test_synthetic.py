@@ -108,3 +108,12 @@ def test_bad_inputs_raise_config_errors(language):
         language.mc_questions("validation")
     with pytest.raises(ConfigError, match="n_words"):
         language.haystack(random.Random(0), -3)
+
+
+def test_mc_question_never_returns_an_excluded_item(language):
+    fact = next(f for f in language.facts if f.subject == "colours")
+    rng = random.Random(0)
+    first = language.mc_question(fact, random.Random(0))
+    again = language.mc_question(fact, rng, exclude={first})
+    assert again != first and again.question == first.question
+    assert again.choices[mmlu.LETTERS.index(again.answer)] == fact.value
