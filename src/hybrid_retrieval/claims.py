@@ -35,6 +35,10 @@ CLAIM_TEXT = {
 class ClaimsConfig(pydantic.BaseModel, extra="forbid", frozen=True):
     """Thresholds for the claims. Defaults are our choices where the paper gives no number."""
 
+    # Claims 1-3 and 5 say something only about a model that retrieves when intact, claim 4 only about
+    # one above chance on the multiple-choice set: below these, the claim FAILs as "not testable".
+    min_intact_exact: float = pydantic.Field(0.8, ge=0, le=1)
+    min_intact_accuracy: float = pydantic.Field(0.4, ge=0, le=1)
     # Claim 1: "0%" with a little slack for a chance hit of the whole sentence.
     ablation_max_exact: float = pydantic.Field(0.02, ge=0, le=1)
     # Claim 2: JRT exact rate <= standard prompt exact rate + tolerance at each of these k.
@@ -53,9 +57,11 @@ class ClaimsConfig(pydantic.BaseModel, extra="forbid", frozen=True):
     mmlu_k: dict[str, int] = {}
     mmlu_dataset: str | None = None  # None = every dataset present must pass
     # Claim 5: every cell with the needle hidden during generation <= exposure_hidden_max, every cell
-    # with the needle visible during generation and an intact prefill >= exposure_visible_min.
+    # with the needle visible during generation and an intact prefill >= exposure_visible_min. Only
+    # `keep` is the positive control by default: the paper's text does not say that `only`/`balanced`
+    # (everything but the needle hidden) retrieve; their rates are reported in the detail.
     exposure_hidden_modes: tuple[str, ...] = ("omit", "null")
-    exposure_visible_modes: tuple[str, ...] = ("keep", "only", "balanced")
+    exposure_visible_modes: tuple[str, ...] = ("keep",)
     exposure_visible_prefill: tuple[str, ...] = ("keep",)
     exposure_hidden_max: float = pydantic.Field(0.02, ge=0, le=1)
     exposure_visible_min: float = pydantic.Field(0.5, ge=0, le=1)
@@ -82,7 +88,25 @@ def _rows(table: pl.DataFrame | None, model: str, **equal: object) -> pl.DataFra
     return None if df.is_empty() else df
 
 
+def _untestable(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> ClaimResult | None:
+    """FAIL when the model does not retrieve when intact (then "ablation gives 0%" says nothing)."""
+    base = _rows(summary, model, experiment="baseline", kind="none")
+    if base is None:
+        return ClaimResult(NOT_RUN, detail="no baseline rows: the intact retrieval rate is unknown")
+    intact = float(base["exact_rate"].min())
+    if intact < cfg.min_intact_exact:
+        return ClaimResult(
+            FAIL,
+            None,
+            f"not testable: intact exact retrieval is {_pct(intact)} < {_pct(cfg.min_intact_exact)}, "
+            "so the model does not retrieve to begin with",
+        )
+    return None
+
+
 def claim_ablation(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> ClaimResult:
+    if (untestable := _untestable(summary, model, cfg)) is not None:
+        return untestable
     rows = _rows(summary, model, experiment="attention_ablated")
     rows = None if rows is None else rows.filter(pl.col("k") == 0)
     if rows is None or rows.is_empty():
@@ -102,6 +126,8 @@ def claim_ablation(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) 
 
 
 def claim_jrt(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> ClaimResult:
+    if (untestable := _untestable(summary, model, cfg)) is not None:
+        return untestable
     rows = _rows(summary, model, experiment="jrt")
     if rows is None:
         return ClaimResult(NOT_RUN, detail="no jrt rows")
@@ -137,6 +163,13 @@ def claim_sparsity(curve: pl.DataFrame | None, model: str, cfg: ClaimsConfig) ->
         return ClaimResult(NOT_RUN, detail="the sweep has no rows with k")
     # The worst prompt variant decides; sorting on the variant too keeps ties deterministic.
     best = found.sort(["kept_fraction", "prompt_variant"], nulls_last=True).row(-1, named=True)
+    if best["reference"] is None or best["reference"] < cfg.min_intact_exact:
+        return ClaimResult(
+            FAIL,
+            None,
+            f"not testable: exact retrieval with all heads is {_pct(best['reference'])} < "
+            f"{_pct(cfg.min_intact_exact)}, so the model does not retrieve to begin with",
+        )
     if best["k_min"] is None:
         return ClaimResult(
             FAIL,
@@ -180,6 +213,13 @@ def claim_mmlu(mmlu: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> Clai
     if chosen is None or chosen.is_empty() or chosen["retention"].null_count() == chosen.height:
         return ClaimResult(NOT_RUN, detail=f"no k = {k} result with an all-heads reference to divide by")
     worst = chosen.sort(["retention", "dataset"], nulls_last=True).row(0, named=True)
+    if worst["intact_accuracy"] < cfg.min_intact_accuracy:
+        return ClaimResult(
+            FAIL,
+            None,
+            f"not testable: {worst['dataset']} accuracy with all heads is {_pct(worst['intact_accuracy'])} < "
+            f"{_pct(cfg.min_intact_accuracy)} (chance is 25%), so there is nothing to retain",
+        )
     measured = worst["retention"]
     target, tol = cfg.mmlu_paper_retention, cfg.mmlu_tolerance
     ok = abs(measured - target) <= tol if cfg.mmlu_mode == "within" else measured >= target - tol
@@ -192,6 +232,8 @@ def claim_mmlu(mmlu: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> Clai
 
 
 def claim_exposure(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> ClaimResult:
+    if (untestable := _untestable(summary, model, cfg)) is not None:
+        return untestable
     rows = _rows(summary, model, experiment="exposure")
     if rows is None:
         return ClaimResult(NOT_RUN, detail="no exposure rows")
@@ -208,12 +250,20 @@ def claim_exposure(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) 
     worst_hidden = hidden.sort(["exact_rate", *modes], descending=[True, False, False]).row(0, named=True)
     worst_visible = visible.sort(["exact_rate", *modes]).row(0, named=True)
     ok = measured <= cfg.exposure_hidden_max and visible_min >= cfg.exposure_visible_min
+    others = rows.filter(
+        ~pl.col("generation_mode").is_in([*cfg.exposure_hidden_modes, *cfg.exposure_visible_modes])
+    ).sort(modes)
+    also = "; ".join(
+        f"generation={r['generation_mode']}, prefill={r['prefill_mode']}: {_pct(r['exact_rate'])}"
+        for r in others.iter_rows(named=True)
+    )
     detail = (
         f"hidden during generation ({'/'.join(cfg.exposure_hidden_modes)}, {hidden.height} cells): max "
         f"{_pct(measured)} at generation={worst_hidden['generation_mode']}, prefill={worst_hidden['prefill_mode']} "
         f"(pass if <= {_pct(cfg.exposure_hidden_max)}); visible ({'/'.join(cfg.exposure_visible_modes)} with "
         f"prefill {'/'.join(cfg.exposure_visible_prefill)}): min {_pct(visible_min)} at generation="
         f"{worst_visible['generation_mode']} (pass if >= {_pct(cfg.exposure_visible_min)})"
+        + (f"; also measured: {also}" if also else "")
     )
     return ClaimResult(PASS if ok else FAIL, measured, detail)
 

@@ -90,3 +90,23 @@ def test_no_tables_at_all(tmp_path):
 def test_unknown_config_key_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="ablation_max_exactt"):
         evaluate_claims(tmp_path, None, {"ablation_max_exactt": 0.1})
+
+
+def test_a_model_that_does_not_retrieve_fails_as_not_testable(tmp_path):
+    # 0% everywhere: "ablation gives 0%" would pass vacuously; it must FAIL and say why.
+    df = _claims(tmp_path, lambda experiment, spec, num_heads: 0.0)
+    for claim_id in (1, 2, 3, 5):
+        row = _status(df, claim_id)
+        assert row["status"] == "FAIL", claim_id
+        assert "not testable" in row["detail"], claim_id
+
+
+def test_exposure_reports_only_and_balanced_without_requiring_them(tmp_path):
+    def rate(experiment, spec, num_heads):
+        if experiment == "exposure" and spec["generation_mode"] in ("only", "balanced"):
+            return 0.0
+        return fx.default_rate(experiment, spec, num_heads)
+
+    row = _status(_claims(tmp_path, rate), 5)
+    assert row["status"] == "PASS"
+    assert "generation=only, prefill=keep: 0.0%" in row["detail"]
