@@ -21,7 +21,10 @@ from hybrid_retrieval.tasks.haystack import (
 from hybrid_retrieval.tasks.niah import PAPER_DEPTHS, build_trials, find_needle_spans, insert_needle, trial_id
 from hybrid_retrieval.tasks.synthetic import SyntheticLanguage
 
-ESSAYS = Path("/work/shared/data/paul_graham_essays")
+# ../shared/ beside the repository (as laid out for developers and CI), else the usual absolute path.
+ESSAYS = Path(__file__).resolve().parents[3] / "shared" / "data" / "paul_graham_essays"
+if not ESSAYS.is_dir():
+    ESSAYS = Path("/work/shared/data/paul_graham_essays")
 needs_essays = pytest.mark.skipif(not ESSAYS.is_dir(), reason="the shared essay copy is not on this machine")
 
 
