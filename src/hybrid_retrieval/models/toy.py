@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -99,7 +100,7 @@ class ToyTrainConfig:
     warmup_steps: int = 50
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    knowledge_fraction: float = 0.3  # share of sequences holding facts / MC questions instead of needles
+    knowledge_fraction: float = 0.45  # share of sequences holding facts / MC questions instead of needles
     variant_weights: tuple[tuple[str, float], ...] = (
         ("base", 0.6),
         ("jrt", 0.25),
@@ -128,6 +129,9 @@ _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 _MIN_LENGTH, _MAX_LENGTH = 40, 8192
+# Share of knowledge sequences that are MC prompts (the rest is fact text). The toys learn the facts
+# from text quickly (100% recall); picking the letter of the recalled value is the slow part.
+_MC_SHARE = 0.8
 _MIN_EVAL_LENGTH = 48  # the base prompt frame around one needle
 # Curriculum stages shorter than this train the compact format (`ToyCorpus.compact_example`): the
 # prompt frame alone is ~26 tokens, so short stages could hold little more than one needle in it.
@@ -237,9 +241,35 @@ def build_model(arch: str, config: ToyTrainConfig, tokenizer: PreTrainedTokenize
     try:
         if arch == "recurrent_gemma":
             return RecurrentGemmaForCausalLM(RecurrentGemmaConfig(**ids, **config.model))
-        return JambaForCausalLM(JambaConfig(**ids, **config.model))
+        model = JambaForCausalLM(JambaConfig(**ids, **config.model))
     except (TypeError, ValueError) as e:
         raise ConfigError(f"invalid model override {config.model} for {arch}: {e}") from e
+    mamba_reference_init(model)
+    return model
+
+
+@torch.no_grad()
+def mamba_reference_init(model: PreTrainedModel) -> None:
+    """Re-initialise every Mamba mixer's conv and time step as the reference `mamba_ssm` does.
+
+    transformers' Jamba init draws the depthwise conv from N(0, 0.02) and sets the time-step bias to 0
+    (dt = softplus(0) = 0.69 for every channel), which leaves the conv's previous-token features ~15x
+    smaller than PyTorch's default and every channel forgetting at the same fast rate. Measured on a
+    pure copy (induction) task, 3 layers, 128-token vocabulary: with transformers' init the loss stayed
+    at chance for 400 steps, with the reference init (conv: PyTorch's default; dt_proj weight
+    U(+-rank^-1/2); dt log-uniform in [1e-3, 1e-1] through the inverse softplus) it fell to 0.3 after
+    250 steps. RecurrentGemma learns the same task in 150 steps either way. Only training starts here;
+    loaded checkpoints are never touched.
+    """
+    for module in model.modules():
+        if not (hasattr(module, "conv1d") and hasattr(module, "dt_proj")):
+            continue
+        module.conv1d.reset_parameters()
+        rank = module.dt_proj.weight.shape[1]
+        module.dt_proj.weight.uniform_(-(rank**-0.5), rank**-0.5)
+        log_lo, log_hi = math.log(1e-3), math.log(1e-1)
+        dt = torch.exp(torch.rand(module.dt_proj.bias.shape) * (log_hi - log_lo) + log_lo).clamp(min=1e-4)
+        module.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
 
 
 # ------------------------------------------------------------------------------------- training data
@@ -352,7 +382,7 @@ class ToyCorpus:
         return example
 
     def knowledge_example(self, rng: random.Random, length: int) -> _Example:
-        """Fact text with full LM loss (40%) or a packed MC prompt with every answer letter supervised.
+        """Fact text with full LM loss, or (share `_MC_SHARE`) a packed MC prompt, answer letters supervised.
 
         Facts come as statements and as question + answer ("what is the capital of k ? v ."), the MC
         question text being the same. An MC sequence is lm-eval's few-shot prompt whose shots are fresh
@@ -365,7 +395,7 @@ class ToyCorpus:
             self.language.mc_question(rng.choice(facts), rng, exclude=self.exported) for _ in range(6)
         ]
         ids = self.tok(mmlu.format_prompt(questions[0], [], subject=subject) + " " + questions[0].answer)
-        if rng.random() < 0.4 or len(ids.input_ids) > length:
+        if rng.random() >= _MC_SHARE or len(ids.input_ids) > length:
             while True:
                 fact = rng.choice(self.language.facts)
                 ids = self.ids(rng.choice((fact.sentence, f"{fact.question} {fact.value} .")))
