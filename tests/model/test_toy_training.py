@@ -175,3 +175,20 @@ def test_knowledge_examples_never_show_the_exported_mc_items(corpus):
         seen_mc += "Answer :" in text
         assert not any(corpus.tok.decode(corpus.tok(e).input_ids[1:]) in text for e in exported)
     assert seen_mc > 50  # most knowledge sequences are packed MC prompts
+
+
+def test_jamba_toy_starts_from_the_reference_mamba_init():
+    """Time steps log-uniform in [1e-3, 1e-1] and PyTorch's conv init, not transformers' N(0, 0.02)."""
+    from hybrid_retrieval.models.toy import build_model
+
+    language = SyntheticLanguage(0)
+    tokenizer = build_word_tokenizer(language.vocabulary())
+    torch.manual_seed(0)
+    model = build_model("jamba", make_config("jamba", model=TINY_MODEL["jamba"]), tokenizer)
+    mixers = [m for m in model.modules() if hasattr(m, "dt_proj") and hasattr(m, "conv1d")]
+    assert mixers
+    for mixer in mixers:
+        dt = torch.nn.functional.softplus(mixer.dt_proj.bias)
+        assert dt.min() >= 1e-4 and dt.max() <= 0.1 + 1e-6
+        assert dt.std() > 0  # channels forget at different rates
+        assert mixer.conv1d.weight.std() > 0.1  # PyTorch's default (fan-in 4), not 0.02
