@@ -10,7 +10,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hybrid_retrieval.errors import ConfigError, UnknownArchitectureError
 from hybrid_retrieval.models.tokenizer import build_word_tokenizer
-from hybrid_retrieval.models.toy import METADATA_FILE, TOY_ARCHS, ToyCorpus, make_config, train_toy
+from hybrid_retrieval.models.toy import (
+    METADATA_FILE,
+    TOY_ARCHS,
+    ToyCorpus,
+    build_model,
+    make_config,
+    train_toy,
+)
 from hybrid_retrieval.tasks import mmlu
 from hybrid_retrieval.tasks.prompts import build_prompt
 from hybrid_retrieval.tasks.synthetic import SUBJECTS, SyntheticLanguage
@@ -179,8 +186,6 @@ def test_knowledge_examples_never_show_the_exported_mc_items(corpus):
 
 def test_jamba_toy_starts_from_the_reference_mamba_init():
     """Time steps log-uniform in [1e-3, 1e-1] and PyTorch's conv init, not transformers' N(0, 0.02)."""
-    from hybrid_retrieval.models.toy import build_model
-
     language = SyntheticLanguage(0)
     tokenizer = build_word_tokenizer(language.vocabulary())
     torch.manual_seed(0)
