@@ -72,6 +72,7 @@ class ToyTraining(Strict):
     grad_clip: float | None = Field(None, gt=0)
     knowledge_fraction: float | None = Field(None, ge=0, lt=1)
     variant_weights: list[tuple[PromptVariant, float]] | None = None
+    compact_below: int | None = Field(None, ge=0, le=8193)
     max_needles: int | None = Field(None, ge=1, le=8)
     max_questions: int | None = Field(None, ge=1, le=8)
     eval_lengths: list[Annotated[int, Field(ge=48)]] | None = Field(None, min_length=1)

@@ -127,6 +127,7 @@ def test_defaults_follow_the_recipe():
         ({"warmup_steps": 10, "steps": 5}, "warmup_steps"),
         ({"eval_lengths": [10]}, "eval_lengths"),
         ({"learning_rate": 1e-3}, "unknown toy training option"),
+        ({"compact_below": -1}, "compact_below"),
         (
             {"model": {"no_such_field": 1}},
             "invalid model override",
@@ -166,11 +167,15 @@ def test_compact_examples_supervise_only_needle_sentences_found_in_the_context(c
         assert all(text.count(s) == 2 and f"in {s.split()[6]} ? {s}" in text for s in sentences)
 
 
-def test_short_curriculum_stages_use_the_compact_format(corpus):
-    input_ids, labels = corpus.batch(random.Random(0), 48)
-    decoded = corpus.tok.decode(input_ids.flatten().tolist())
-    assert "CONTEXT" not in decoded and (labels != -100).any()
-    assert "CONTEXT" in corpus.tok.decode(corpus.batch(random.Random(0), 128)[0].flatten().tolist())
+@pytest.mark.parametrize("compact_below", [64, 129])
+def test_stages_shorter_than_compact_below_use_the_compact_format(compact_below):
+    language = SyntheticLanguage(0)
+    config = make_config("jamba", compact_below=compact_below)
+    corpus = ToyCorpus(language, build_word_tokenizer(language.vocabulary()), config)
+    for length in (48, 96, 128, 256):
+        input_ids, labels = corpus.batch(random.Random(length), length)
+        framed = "CONTEXT" in corpus.tok.decode(input_ids.flatten().tolist())
+        assert framed == (length >= compact_below) and (labels != -100).any()
 
 
 def test_knowledge_examples_never_show_the_exported_mc_items(corpus):
