@@ -65,12 +65,18 @@ class ToyTraining(Strict):
 
     steps: int | None = Field(None, ge=1, le=1_000_000)
     lr: float | None = Field(None, gt=0, le=1)
-    curriculum: list[tuple[int, float]] | None = Field(None, min_length=1)
+    # [length, fraction of steps] or [length, fraction of steps, knowledge fraction of the stage]
+    curriculum: list[tuple[int, float] | tuple[int, float, float]] | None = Field(None, min_length=1)
     tokens_per_step: int | None = Field(None, ge=48)
     warmup_steps: int | None = Field(None, ge=0)
     weight_decay: float | None = Field(None, ge=0)
     grad_clip: float | None = Field(None, gt=0)
     knowledge_fraction: float | None = Field(None, ge=0, lt=1)
+    mc_share: float | None = Field(None, ge=0, le=1)  # share of knowledge sequences that are MC prompts
+    mc_open_book: float | None = Field(
+        None, ge=0, le=1
+    )  # share of MC prompts with each question's fact before it
+    loss_mean: Literal["token", "sequence"] | None = None  # average the loss over tokens or per sequence
     variant_weights: list[tuple[PromptVariant, float]] | None = None
     compact_below: int | None = Field(None, ge=0, le=8193)
     max_needles: int | None = Field(None, ge=1, le=8)

@@ -15,7 +15,9 @@ from hybrid_retrieval.models.toy import (
     TOY_ARCHS,
     ToyCorpus,
     build_model,
+    lm_loss,
     make_config,
+    step_stages,
     train_toy,
 )
 from hybrid_retrieval.tasks import mmlu
@@ -128,6 +130,10 @@ def test_defaults_follow_the_recipe():
         ({"eval_lengths": [10]}, "eval_lengths"),
         ({"learning_rate": 1e-3}, "unknown toy training option"),
         ({"compact_below": -1}, "compact_below"),
+        ({"mc_share": 1.5}, "mc_share"),
+        ({"curriculum": [[64, 1.0, 1.0]]}, "knowledge fraction"),
+        ({"curriculum": [[64, 1.0, 0.1, 2]]}, "curriculum stage"),
+        ({"loss_mean": "batch"}, "loss_mean"),
         (
             {"model": {"no_such_field": 1}},
             "invalid model override",
@@ -176,6 +182,61 @@ def test_stages_shorter_than_compact_below_use_the_compact_format(compact_below)
         input_ids, labels = corpus.batch(random.Random(length), length)
         framed = "CONTEXT" in corpus.tok.decode(input_ids.flatten().tolist())
         assert framed == (length >= compact_below) and (labels != -100).any()
+
+
+def test_a_stage_can_set_its_own_knowledge_fraction():
+    config = make_config(
+        "jamba", steps=10, warmup_steps=1, knowledge_fraction=0.2, curriculum=[[40, 0.3, 0.0], [64, 0.7]]
+    )
+    assert step_stages(config) == [(40, 0.0)] * 3 + [(64, 0.2)] * 7
+    language = SyntheticLanguage(0)
+    corpus = ToyCorpus(language, build_word_tokenizer(language.vocabulary()), config)
+    texts = [corpus.tok.decode(row) for row in corpus.batch(random.Random(0), 64, 0.0)[0].tolist()]
+    assert all("best thing to do" in t for t in texts)  # no knowledge sequences in a 0-knowledge stage
+    texts = [corpus.tok.decode(row) for row in corpus.batch(random.Random(0), 64, 0.9)[0].tolist()]
+    assert sum("best thing to do" not in t for t in texts) > len(texts) // 2
+
+
+def test_sequence_mean_weighs_each_sequence_the_same_whatever_its_number_of_supervised_tokens():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 9, 5)
+    labels = torch.randint(0, 5, (2, 9))
+    labels[0, 2:] = -100  # one supervised target (position 1), against eight in the second sequence
+    per_token = torch.nn.functional.cross_entropy(
+        logits[:, :-1].transpose(1, 2), labels[:, 1:], reduction="none"
+    )
+    short, long = per_token[0, 0], per_token[1].mean()
+    assert torch.allclose(lm_loss(logits, labels, "sequence"), (short + long) / 2)
+    assert torch.allclose(lm_loss(logits, labels, "token"), (short + per_token[1].sum()) / 9)
+    labels[0] = -100  # a sequence with nothing supervised does not count
+    assert torch.allclose(lm_loss(logits, labels, "sequence"), long)
+
+
+@pytest.mark.parametrize("mc_share", [0.0, 1.0])
+def test_mc_share_sets_how_many_knowledge_sequences_are_mc_prompts(mc_share):
+    language = SyntheticLanguage(0)
+    config = make_config("jamba", mc_share=mc_share)
+    corpus = ToyCorpus(language, build_word_tokenizer(language.vocabulary()), config)
+    rng = random.Random(1)
+    texts = [corpus.tok.decode(corpus.knowledge_example(rng, 256).input_ids) for _ in range(30)]
+    assert sum("Answer :" in t for t in texts) == (30 if mc_share else 0)
+
+
+def test_open_book_mc_prompts_state_each_fact_before_its_question():
+    language = SyntheticLanguage(0)
+    config = make_config("jamba", mc_share=1.0, mc_open_book=1.0)
+    corpus = ToyCorpus(language, build_word_tokenizer(language.vocabulary()), config)
+    rng = random.Random(2)
+    for _ in range(20):
+        text = corpus.tok.decode(corpus.knowledge_example(rng, 256).input_ids)
+        items = text.split(" Answer : ")
+        assert len(items) >= 3  # packed shots
+        for item, after in zip(items[:-1], items[1:], strict=True):
+            # "... the capital of k is v . what is the capital of k ? A . x B . y C . z D . w"
+            fact, question = item.rsplit(" what is ", 1)
+            value = fact.split()[-2]
+            choices = dict(zip("ABCD", question.split(" ? ", 1)[1].split()[2::3], strict=True))
+            assert choices[after.split()[0]] == value
 
 
 def test_knowledge_examples_never_show_the_exported_mc_items(corpus):

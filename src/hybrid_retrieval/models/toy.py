@@ -100,13 +100,27 @@ class ToyTrainConfig:
 
     steps: int
     lr: float
-    # (total sequence length in tokens, fraction of steps), in order: the short-context curriculum
-    curriculum: tuple[tuple[int, float], ...]
+    # (total sequence length in tokens, fraction of steps[, knowledge fraction of the stage]), in order: the
+    # short-context curriculum; a stage without its own knowledge fraction uses `knowledge_fraction`
+    curriculum: tuple[tuple[int, float] | tuple[int, float, float], ...]
     tokens_per_step: int = 2048
     warmup_steps: int = 50
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     knowledge_fraction: float = 0.45  # share of sequences holding facts / MC questions instead of needles
+    # Share of knowledge sequences that are MC prompts (the rest is fact text). The toys learn the facts
+    # from text quickly; picking the letter of the recalled value is the slow part.
+    mc_share: float = 0.8
+    # Share of MC prompts asked "open book": each question preceded by its fact sentence, so the answer's
+    # value is in the context and the step the toys find slow (find the value among the choices, answer
+    # its letter) can be learned apart from recall. Measured: the RecurrentGemma toy trained on open-book MC
+    # alone (400 steps) answers 60% of the closed-book test items; the Jamba toy did not learn the open-book
+    # task itself in 400 steps (letter loss 1.24, chance 1.39), so neither default uses it.
+    mc_open_book: float = 0.0
+    # How a step's loss averages its supervised tokens: "token" (all tokens of the batch weigh the same) or
+    # "sequence" (each sequence's mean, then the mean over sequences), so an MC prompt with 1-6 supervised
+    # letters weighs as much as a fact text with 50 supervised tokens.
+    loss_mean: str = "token"
     variant_weights: tuple[tuple[str, float], ...] = (
         ("base", 0.6),
         ("jrt", 0.25),
@@ -138,7 +152,10 @@ _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "recurrent_gemma": {"steps": 1000, "lr": 2e-3, "curriculum": ((64, 0.4), (128, 0.3), (256, 0.3))},
     # Jamba: lr 1e-3 (at 1.5e-3 the copy circuit never formed), the compact format up to 128 tokens (the
     # framed prompts are learned in the last 30% of steps) and fewer knowledge sequences (15%): with 45% the
-    # fact text carried most of the supervised tokens and retrieval stayed at 0%.
+    # fact text carried most of the supervised tokens and retrieval stayed at 0%. Its MC score stays near
+    # chance: a per-sequence loss mean, 25-60% knowledge in the later stages (per-stage fractions) and
+    # open-book MC prompts kept retrieval at 99.5-100% but never taught the letter-picking step in 800
+    # steps (the foundation issue's note has the measurements).
     "jamba": {
         "steps": 800,
         "lr": 1e-3,
@@ -149,10 +166,7 @@ _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 _MIN_LENGTH, _MAX_LENGTH = 40, 8192
-# Share of knowledge sequences that are MC prompts (the rest is fact text). The toys learn the facts
-# from text quickly (RecurrentGemma 100% recall, Jamba 70-87%); picking the letter of the recalled value
-# is the slow part (the Jamba toy is still at chance on it).
-_MC_SHARE = 0.8
+LOSS_MEANS = ("token", "sequence")
 _MIN_EVAL_LENGTH = 48  # the base prompt frame around one needle
 _CONFIG_CLASSES = {"recurrent_gemma": RecurrentGemmaConfig, "jamba": JambaConfig}
 
@@ -202,17 +216,24 @@ def _validate(c: ToyTrainConfig) -> None:
         f"warmup_steps must be in 0..steps-1 ({c.steps - 1}), got {c.warmup_steps}",
     )
     _check(bool(c.curriculum), "curriculum must list at least one (length, fraction) pair")
-    for length, fraction in c.curriculum:
+    for stage in c.curriculum:
+        _check(
+            len(stage) in (2, 3),
+            f"curriculum stage {list(stage)} must be [length, fraction] or [length, fraction, knowledge_fraction]",
+        )
+        length, fraction = stage[:2]
+        if len(stage) == 3:
+            _check(0 <= stage[2] < 1, f"curriculum stage {list(stage)}: knowledge fraction must be in [0, 1)")
         _check(
             isinstance(length, int) and _MIN_LENGTH <= length <= _MAX_LENGTH,
             f"curriculum length {length!r} must be an int in {_MIN_LENGTH}..{_MAX_LENGTH} "
             f"(a needle and its question need {_MIN_LENGTH} tokens)",
         )
         _check(0 < fraction <= 1, f"curriculum fraction {fraction!r} must be in (0, 1]")
-    total = sum(f for _, f in c.curriculum)
+    total = sum(stage[1] for stage in c.curriculum)
     _check(abs(total - 1) < 1e-6, f"curriculum fractions must sum to 1, got {total:g}")
     _check(
-        c.tokens_per_step >= max(n for n, _ in c.curriculum),
+        c.tokens_per_step >= max(stage[0] for stage in c.curriculum),
         f"tokens_per_step ({c.tokens_per_step}) must be >= the longest curriculum length",
     )
     _check(
@@ -220,6 +241,11 @@ def _validate(c: ToyTrainConfig) -> None:
         f"compact_below must be an int in 0..{_MAX_LENGTH + 1} (0: never compact), got {c.compact_below!r}",
     )
     _check(0 <= c.knowledge_fraction < 1, f"knowledge_fraction must be in [0, 1), got {c.knowledge_fraction}")
+    _check(0 <= c.mc_share <= 1, f"mc_share must be in [0, 1], got {c.mc_share!r}")
+    _check(0 <= c.mc_open_book <= 1, f"mc_open_book must be in [0, 1], got {c.mc_open_book!r}")
+    _check(
+        c.loss_mean in LOSS_MEANS, f"loss_mean must be one of {', '.join(LOSS_MEANS)}, got {c.loss_mean!r}"
+    )
     _check(
         c.grad_clip > 0 and c.weight_decay >= 0,
         f"grad_clip must be > 0 and weight_decay >= 0, got {c.grad_clip}, {c.weight_decay}",
@@ -321,12 +347,17 @@ class ToyCorpus:
     def ids(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False).input_ids
 
-    def batch(self, rng: random.Random, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """[batch, length] input ids and labels, right-padded (harmless for a causal model's loss)."""
+    def batch(
+        self, rng: random.Random, length: int, knowledge_fraction: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """[batch, length] input ids and labels, right-padded (harmless for a causal model's loss); a share
+        `knowledge_fraction` (default: the config's) of the sequences are knowledge sequences."""
+        if knowledge_fraction is None:
+            knowledge_fraction = self.config.knowledge_fraction
         examples = []
         compact = length < self.config.compact_below
         for _ in range(max(1, self.config.tokens_per_step // length)):
-            if rng.random() < self.config.knowledge_fraction:
+            if rng.random() < knowledge_fraction:
                 examples.append(self.knowledge_example(rng, length))
             elif compact:
                 examples.append(self.compact_example(rng, length))
@@ -403,8 +434,13 @@ class ToyCorpus:
         example.add([self.tok.eos_token_id], True)
         return example
 
+    def _fits(self, question: MCQuestion, length: int) -> bool:
+        """Whether `question` asked 0-shot (with its answer) fits in `length` tokens."""
+        prompt = mmlu.format_prompt(question, [], subject=question.subject) + " " + question.answer
+        return len(self.tok(prompt).input_ids) <= length
+
     def knowledge_example(self, rng: random.Random, length: int) -> _Example:
-        """Fact text with full LM loss, or (share `_MC_SHARE`) a packed MC prompt, answer letters supervised.
+        """Fact text with full LM loss, or (share `mc_share`) a packed MC prompt, answer letters supervised.
 
         Facts come as statements and as question + answer ("what is the capital of k ? v ."), the MC
         question text being the same. An MC sequence is lm-eval's few-shot prompt whose shots are fresh
@@ -413,17 +449,23 @@ class ToyCorpus:
         example = _Example([self.tok.bos_token_id], [-100])
         subject = rng.choice(list(SUBJECTS))
         facts = [f for f in self.mc_facts if f.subject == subject]
-        questions = [
-            self.language.mc_question(rng.choice(facts), rng, exclude=self.exported) for _ in range(6)
-        ]
-        ids = self.tok(mmlu.format_prompt(questions[0], [], subject=subject) + " " + questions[0].answer)
-        if rng.random() >= _MC_SHARE or len(ids.input_ids) > length:
+        drawn = []
+        for _ in range(6):
+            fact = rng.choice(facts)
+            drawn.append((fact, self.language.mc_question(fact, rng, exclude=self.exported)))
+        questions = [q for _, q in drawn]
+        if rng.random() >= self.config.mc_share or not self._fits(questions[0], length):
             while True:
                 fact = rng.choice(self.language.facts)
                 ids = self.ids(rng.choice((fact.sentence, f"{fact.question} {fact.value} .")))
                 if len(example.input_ids) + len(ids) > length:
                     return example
                 example.add(ids, True)
+        if self.config.mc_open_book and rng.random() < self.config.mc_open_book:
+            # Open book: each question preceded by its fact, so the value can be read in the context.
+            open_book = [replace(q, question=f"{f.sentence} {q.question}") for f, q in drawn]
+            if self._fits(open_book[0], length):
+                questions = open_book
         for shots in range(5, -1, -1):  # as many shots as fit, up to MMLU's 5
             prompt = mmlu.format_prompt(questions[shots], questions[:shots], subject=subject)
             ids = self.tok(prompt + " " + questions[shots].answer).input_ids
@@ -460,11 +502,26 @@ def deterministic_torch(seed: int, threads: int) -> Iterator[None]:
         torch.utils.deterministic.fill_uninitialized_memory = old_fill
 
 
-def _step_lengths(config: ToyTrainConfig) -> list[int]:
-    lengths = []
-    for length, fraction in config.curriculum:
-        lengths += [length] * round(fraction * config.steps)
-    return (lengths + [config.curriculum[-1][0]] * config.steps)[: config.steps]
+def step_stages(config: ToyTrainConfig) -> list[tuple[int, float]]:
+    """(sequence length, knowledge fraction) of every training step, from the curriculum."""
+    stages: list[tuple[int, float]] = []
+    for length, fraction, *knowledge in config.curriculum:
+        stage = (length, knowledge[0] if knowledge else config.knowledge_fraction)
+        stages += [stage] * round(fraction * config.steps)
+    return (stages + [stage] * config.steps)[: config.steps]  # rounding: the last stage fills up
+
+
+def lm_loss(logits: torch.Tensor, labels: torch.Tensor, mean: str) -> torch.Tensor:
+    """Next-token cross-entropy over the supervised positions (labels != -100), averaged per `mean`."""
+    targets = labels[:, 1:]
+    if mean == "token":
+        return F.cross_entropy(logits[:, :-1].flatten(0, 1), targets.flatten(), ignore_index=-100)
+    per_token = F.cross_entropy(
+        logits[:, :-1].transpose(1, 2), targets, ignore_index=-100, reduction="none"
+    )  # [batch, length - 1], 0 where unsupervised
+    counts = (targets != -100).sum(dim=1)
+    supervised = counts > 0
+    return (per_token.sum(dim=1)[supervised] / counts[supervised]).mean()
 
 
 def train(model: PreTrainedModel, corpus: ToyCorpus, config: ToyTrainConfig, seed: int) -> list[float]:
@@ -477,10 +534,10 @@ def train(model: PreTrainedModel, corpus: ToyCorpus, config: ToyTrainConfig, see
     model.train()
     losses: list[float] = []
     start = time.perf_counter()
-    for step, length in enumerate(_step_lengths(config), start=1):
-        input_ids, labels = corpus.batch(rng, length)
+    for step, (length, knowledge_fraction) in enumerate(step_stages(config), start=1):
+        input_ids, labels = corpus.batch(rng, length, knowledge_fraction)
         logits = model(input_ids=input_ids, use_cache=False).logits  # [batch, length, vocab]
-        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100)
+        loss = lm_loss(logits, labels, config.loss_mean)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
