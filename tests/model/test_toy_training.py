@@ -68,6 +68,7 @@ def test_trained_toy_reloads_with_auto_classes(arch, tmp_path):
     assert json.loads((out / METADATA_FILE).read_text()) == meta
     assert meta["arch"] == arch and meta["steps"] == 3 and meta["retrieval_trials"] == 4
     assert 0 <= meta["retrieval_exact"] <= 1 and set(meta["mc_accuracy_by_shots"]) == {"0"}
+    assert 0 < meta["train_cpu_seconds"] and 0 < meta["train_seconds"]
 
     tokenizer = AutoTokenizer.from_pretrained(out)
     model = AutoModelForCausalLM.from_pretrained(out).eval()
