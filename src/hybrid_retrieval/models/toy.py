@@ -167,7 +167,7 @@ _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "warmup_steps": 200,
         "loss_mean": "sequence",
         # (length, fraction of steps, knowledge fraction of the stage)
-        "curriculum": ((40, 0.15, 0.1), (64, 0.15, 0.7), (128, 0.3, 0.95), (256, 0.4, 0.8)),
+        "curriculum": ((40, 0.15, 0.1), (64, 0.15, 0.6), (128, 0.3, 0.9), (256, 0.4, 0.7)),
         "compact_below": 129,
     },
 }
