@@ -158,8 +158,10 @@ _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     # RecurrentGemma toy and not at the same step for every seed: it recalls every fact as text, but its
     # MC accuracy "clicks" late (seed 0) or only partly (seeds 1-4). Measured on seeds 0-4 (one machine):
     # retrieval 99-100%, MC 0-shot 93 / 57 / 50 / 67 / 60%, 5-shot 87 / 60 / 37 / 43 / 30%; knowledge
-    # 50 / 80 / 60% in the last stages gave 50% on seed 0 there. With 800 x 2048 tokens and 15% knowledge:
-    # MC at chance (23-27%). ARTIFACT.md, "What the embedded run does and does not show", has the probes.
+    # 50 / 80 / 60% in the last stages gave 50% on seed 0 there, 70 / 95 / 80% gave 43% on seed 0 but
+    # 83 / 87% on seeds 2 / 4 (which seeds click moves with the recipe). With 800 x 2048 tokens and 15%
+    # knowledge: MC at chance (23-27%). ARTIFACT.md, "What the embedded run does and does not show", has
+    # the probes.
     "jamba": {
         "steps": 3000,
         "lr": 1e-3,
