@@ -155,7 +155,7 @@ _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     # 2048 in ~94% of its tokens) and a per-sequence loss mean: the copy circuit forms in the first 15% of
     # steps with 10% knowledge sequences, then 60-90% knowledge teaches the MC step (finding the recalled
     # value among the choices and answering its letter), which this toy learns far more slowly than the
-    # RecurrentGemma toy and not at the same step for every seed: it recalls every fact as text, but its
+    # RecurrentGemma toy and not at the same step for every seed: it recalls the facts as text, but its
     # MC accuracy "clicks" late (seed 0) or only partly (seeds 1-4). Measured on seeds 0-4 (one machine):
     # retrieval 99-100%, MC 0-shot 93 / 57 / 50 / 67 / 60%, 5-shot 87 / 60 / 37 / 43 / 30%; knowledge
     # 50 / 80 / 60% in the last stages gave 50% on seed 0 there, 70 / 95 / 80% gave 43% on seed 0 but
