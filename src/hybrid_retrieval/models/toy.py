@@ -153,15 +153,11 @@ _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     # Jamba: lr 1e-3 (at 1.5e-3 the copy circuit never formed), the compact format up to 128 tokens (framed
     # prompts in the last 40% of steps). Small batches (512 tokens, 3,000 steps: 4x the updates of 800 x
     # 2048 in ~94% of its tokens) and a per-sequence loss mean: the copy circuit forms in the first 15% of
-    # steps with 10% knowledge sequences, then 60-90% knowledge teaches the MC step (finding the recalled
-    # value among the choices and answering its letter), which this toy learns far more slowly than the
-    # RecurrentGemma toy and not at the same step for every seed: it recalls the facts as text, but its
-    # MC accuracy "clicks" late (seed 0) or only partly (seeds 1-4). Measured on seeds 0-4 (one machine):
-    # retrieval 99-100%, MC 0-shot 93 / 57 / 50 / 67 / 60%, 5-shot 87 / 60 / 37 / 43 / 30%; knowledge
-    # 50 / 80 / 60% in the last stages gave 50% on seed 0 there, 70 / 95 / 80% gave 43% on seed 0 but
-    # 83 / 87% on seeds 2 / 4 (which seeds click moves with the recipe). With 800 x 2048 tokens and 15%
-    # knowledge: MC at chance (23-27%). ARTIFACT.md, "What the embedded run does and does not show", has
-    # the probes.
+    # steps with 10% knowledge sequences, then 60-90% knowledge teaches the MC step (find the recalled
+    # value among the choices, answer its letter), which this toy learns far more slowly than the
+    # RecurrentGemma toy, and not for every seed: seed 0 93% MC 0-shot, seeds 1-4 50-67%
+    # (retrieval 99-100% on all). ARTIFACT.md, "What the embedded run does and does not show", has the
+    # probes behind these values.
     "jamba": {
         "steps": 3000,
         "lr": 1e-3,
