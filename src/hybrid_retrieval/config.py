@@ -44,6 +44,9 @@ Phase = Literal["generation", "all"]
 GenerationMode = Literal["keep", "omit", "only", "balanced", "null"]
 PrefillMode = Literal["keep", "omit", "only", "balanced", "null", "follow"]
 PromptVariant = Literal["base", "jrt", "chat", "chat_jrt"]
+# Where prefill ends (PAPER.md "Phases"): "auto" = the authors' choice for the architecture
+# (RecurrentGemma: last_token_as_generation; Jamba: whole_prompt), see evaluate.resolve_prefill_boundary.
+PrefillBoundary = Literal["auto", "last_token_as_generation", "whole_prompt"]
 # k values of a list: an int (heads kept per attention layer) or "H" (= all heads of the model).
 HeadCount = Annotated[int, Field(ge=0)] | Literal["H"]
 
@@ -103,6 +106,7 @@ class ToyModel(Strict):
     training: ToyTraining = ToyTraining()
     dtype: Dtype = "float32"
     chat_template: bool = False  # prompt variants chat / chat_jrt instead of base / jrt
+    prefill_boundary: PrefillBoundary = "auto"
 
 
 class HubModel(Strict):
@@ -113,6 +117,7 @@ class HubModel(Strict):
     revision: str = Field(pattern=SHA40_PATTERN, description="40-hex commit sha (branches and tags move)")
     dtype: Dtype = "bfloat16"
     chat_template: bool = False
+    prefill_boundary: PrefillBoundary = "auto"
 
 
 class LocalModel(Strict):
@@ -122,6 +127,7 @@ class LocalModel(Strict):
     path: str = Field(min_length=1)
     dtype: Dtype = "float32"
     chat_template: bool = False
+    prefill_boundary: PrefillBoundary = "auto"
 
 
 ModelSpec = Annotated[ToyModel | HubModel | LocalModel, Field(discriminator="source")]
@@ -343,7 +349,12 @@ class Config(Strict):
 
     def model_params(self, name: str) -> dict[str, Any]:
         spec = self.model(name)
-        return {"name": name, "dtype": spec.dtype, "chat_template": spec.chat_template}
+        return {
+            "name": name,
+            "dtype": spec.dtype,
+            "chat_template": spec.chat_template,
+            "prefill_boundary": spec.prefill_boundary,
+        }
 
     def model_dir(self, name: str) -> str:
         """resources/models/{name} for toy and hub models, the configured path for local ones."""
