@@ -45,8 +45,9 @@ RETRIEVAL_COLUMNS: dict[str, pl.DataType] = {
     "prompt_variant": pl.String(),
     "context_length": pl.Int64(),
     "depth": pl.Float64(),
-    "score": pl.Int64(),
+    "score": pl.Float64(),
     "exact": pl.Boolean(),
+    "reachable": pl.Boolean(),
 }
 MC_COLUMNS: dict[str, pl.DataType] = {
     "model": pl.String(),
@@ -152,22 +153,41 @@ def load_mc_rows(results_dir: str | os.PathLike[str]) -> pl.DataFrame:
 
 def _rate_columns(n: pl.Expr, hits: pl.Expr, rate_name: str) -> list[pl.Expr]:
     low, high = wilson_interval(hits.cast(pl.Float64), n.cast(pl.Float64))
-    return [(hits / n).alias(rate_name), low.alias("ci_low"), high.alias("ci_high")]
+    some = n > 0  # no trial (e.g. every needle out of the window): no rate, not NaN
+    return [
+        pl.when(some).then(hits / n).alias(rate_name),
+        pl.when(some).then(low).alias("ci_low"),
+        pl.when(some).then(high).alias("ci_high"),
+    ]
 
 
 def summarize_retrieval(trials: pl.DataFrame, *, by_cell: bool = False) -> pl.DataFrame:
     """Exact-retrieval rate (score 5) with its 95% Wilson interval and mean score / 5, per condition
-    (and per context length x depth cell when `by_cell`)."""
+    (and per context length x depth cell when `by_cell`).
+
+    Window-aware: per condition, `n`, `n_exact`, `exact_rate`, its interval and `mean_score` count only the
+    trials whose needle is reachable (`reachable`: within the local attention window of the first answer
+    step; every trial of a global-attention model), so a windowed model is not charged for cells no
+    attention can reach; `n_all` and `exact_rate_all` count every trial. Per cell every trial counts
+    (the heatmaps show the unreachable cells as they are) and `reachable` says whether the cell's were."""
     keys = CELL_KEYS if by_cell else RETRIEVAL_KEYS
+    counted = pl.lit(True) if by_cell else pl.col("reachable")
     grouped = trials.group_by(keys).agg(
-        pl.len().cast(pl.Int64).alias("n"),
-        pl.col("exact").sum().cast(pl.Int64).alias("n_exact"),
-        (pl.col("score").cast(pl.Float64).mean() / 5.0).alias("mean_score"),
+        counted.sum().cast(pl.Int64).alias("n"),
+        (pl.col("exact") & counted).sum().cast(pl.Int64).alias("n_exact"),
+        (pl.col("score").filter(counted).mean() / 5.0).alias("mean_score"),
+        pl.len().cast(pl.Int64).alias("n_all"),
+        pl.col("exact").sum().cast(pl.Int64).alias("n_exact_all"),
+        pl.col("reachable").all().alias("reachable"),
     )
-    out = grouped.with_columns(_rate_columns(pl.col("n"), pl.col("n_exact"), "exact_rate"))
-    return out.select(*keys, "n", "n_exact", "exact_rate", "ci_low", "ci_high", "mean_score").sort(
-        keys, nulls_last=True
+    out = grouped.with_columns(
+        _rate_columns(pl.col("n"), pl.col("n_exact"), "exact_rate"),
+        (pl.col("n_exact_all") / pl.col("n_all")).alias("exact_rate_all"),
     )
+    extra = ["reachable"] if by_cell else ["n_all", "exact_rate_all"]
+    return out.select(
+        *keys, "n", "n_exact", "exact_rate", "ci_low", "ci_high", "mean_score", *extra
+    ).sort(keys, nulls_last=True)
 
 
 def _intact_reference(summary: pl.DataFrame, keys: list[str], metric: str) -> pl.DataFrame:

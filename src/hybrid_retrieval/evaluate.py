@@ -5,38 +5,36 @@ are grouped by exact input length and each group runs in batches of up to `batch
 rows; a length that occurs once runs alone. Decoding is a manual greedy loop on the model's cache
 (prefill once, then one token per step), which is what the interventions call a generation step.
 
-Scoring (PAPER.md: lowercase, strip punctuation, collapse spaces; 5 if the whole needle sentence is a
-substring of the output, else partial points, max 3). The paper's partial rule is unknown; ours:
-partial = floor(3 * m / n), where n is the number of needle words and m the length of the longest
-common subsequence of needle words and output words (needle words recovered in order). So an output
-with every needle word in order but something in between gets 3, half the words 1, none 0.
+Scoring: `hybrid_retrieval.scoring` (the authors' rule by default; `retrieval.scoring` names it).
 """
 
 from __future__ import annotations
 
-import math
 import os
-import string
 import sys
-import unicodedata
 from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
 
 import polars as pl
 import torch
-from transformers import DynamicCache
 
 from hybrid_retrieval import __version__
+from hybrid_retrieval.decoding import (
+    PREFILL_BOUNDARIES,
+    branch,
+    decode,
+    generate_greedy,
+    prefill,
+    prefill_is_intact,
+)
 from hybrid_retrieval.errors import DataError
 from hybrid_retrieval.interventions import InterventionSpec, apply_intervention, model_fields, validate_spec
 from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.models.loading import LoadedModel
+from hybrid_retrieval.scoring import EXACT_SCORE, partial_rule, score_output
 from hybrid_retrieval.tasks.niah import Trial
 from hybrid_retrieval.tasks.prompts import PROMPT_VERSION
-
-EXACT_SCORE = 5
-MAX_PARTIAL = 3
 
 RETRIEVAL_SCHEMA: dict[str, pl.DataType] = {
     "model": pl.String,
@@ -52,6 +50,7 @@ RETRIEVAL_SCHEMA: dict[str, pl.DataType] = {
     "generation_mode": pl.String,
     "prefill_mode": pl.String,
     "spec_seed": pl.Int64,
+    "prefill_boundary": pl.String,
     "prompt_variant": pl.String,
     "prompt_version": pl.String,
     "context_length": pl.Int64,
@@ -59,95 +58,27 @@ RETRIEVAL_SCHEMA: dict[str, pl.DataType] = {
     "trial_id": pl.String,
     "needle": pl.String,
     "output": pl.String,
-    "score": pl.Int64,
+    "haystack": pl.String,
+    "needle_format": pl.String,
+    "insertion": pl.String,
+    "scoring": pl.String,
+    "partial_rule": pl.String,
+    "score": pl.Float64,
     "exact": pl.Boolean,
     "prompt_tokens": pl.Int64,
     "needle_distance": pl.Int64,
+    "needle_start_distance": pl.Int64,
+    "attention_window": pl.Int64,
+    "reachable": pl.Boolean,
     "package_version": pl.String,
 }
 SORT_KEYS = ["context_length", "depth", "trial_id", "intervention_hash"]
 
-# ---------------------------------------------------------------------------------------------- scoring
-
-
-def normalize(text: str) -> str:
-    """Lowercase, drop punctuation (ASCII and Unicode), collapse whitespace."""
-    text = "".join(" " if c.isspace() else c for c in text.lower())
-    text = "".join(
-        c for c in text if c not in string.punctuation and not unicodedata.category(c).startswith("P")
-    )
-    return " ".join(text.split())
-
-
-def _lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
-    previous = [0] * (len(b) + 1)
-    for x in a:
-        current = [0]
-        for j, y in enumerate(b):
-            current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
-        previous = current
-    return previous[-1]
-
-
-def score_output(output: str, needle: str) -> int:
-    """0..5: 5 if the normalized needle is a substring of the normalized output, else 0..3 (see module doc)."""
-    target, said = normalize(needle), normalize(output)
-    if not target:
-        raise DataError(f"needle {needle!r} has no words after normalization; it cannot be scored")
-    if f" {target} " in f" {said} ":
-        return EXACT_SCORE
-    words = target.split()
-    return min(MAX_PARTIAL, math.floor(MAX_PARTIAL * _lcs_length(words, said.split()) / len(words)))
-
-
 # ------------------------------------------------------------------------------------------- decoding
 
 
-def _eos_ids(loaded: LoadedModel) -> set[int]:
-    ids: set[int] = set()
-    for value in (
-        loaded.tokenizer.eos_token_id,
-        getattr(loaded.model.generation_config, "eos_token_id", None),
-    ):
-        if isinstance(value, int):
-            ids.add(value)
-        elif value is not None:
-            ids.update(int(v) for v in value)
-    return ids
-
-
-@torch.inference_mode()
-def generate_greedy(
-    loaded: LoadedModel, input_ids_batch: torch.Tensor, max_new_tokens: int
-) -> list[list[int]]:
-    """Greedy continuations of equal-length, unpadded prompts [batch, seq]; each row stops at EOS (dropped).
-
-    Prefill runs once over the prompt; then one token per step on the model's cache. Rows that hit EOS
-    keep being fed EOS (cheaper than reshaping the cache) but their output is frozen.
-    """
-    model = loaded.model
-    ids = input_ids_batch.to(model.device)
-    batch, length = ids.shape
-    eos = _eos_ids(loaded)
-    cache = DynamicCache(config=model.config)
-    outputs: list[list[int]] = [[] for _ in range(batch)]
-    done = torch.zeros(batch, dtype=torch.bool, device=ids.device)
-    fill = torch.full((batch,), next(iter(eos)) if eos else 0, device=ids.device)
-    eos_tensor = torch.tensor(sorted(eos), device=ids.device, dtype=ids.dtype)
-    step_input, position = ids, torch.arange(length, device=ids.device)[None]
-    for _ in range(max_new_tokens):
-        logits = model(
-            input_ids=step_input, position_ids=position, cache=cache, use_cache=True, logits_to_keep=1
-        ).logits
-        token = torch.where(done, fill, logits[:, -1].argmax(-1))
-        finished = torch.isin(token, eos_tensor) & ~done
-        for row in (~done & ~finished).nonzero().flatten().tolist():
-            outputs[row].append(int(token[row]))
-        done |= finished
-        if bool(done.all()):
-            break
-        step_input, position = token[:, None], position[:, -1:] + 1
-    return outputs
+# Prefill and decode live in hybrid_retrieval.decoding (one prefill feeds many conditions);
+# generate_greedy is imported above for the callers of this module.
 
 
 # ------------------------------------------------------------------------------------------ retrieval
@@ -163,8 +94,12 @@ def length_batches(trials: Sequence[Trial], batch_size: int) -> list[list[Trial]
     return batches
 
 
-def _row(loaded: LoadedModel, spec_columns: dict, trial: Trial, output: str, experiment: str) -> dict:
-    score = score_output(output, trial.needle)
+def _row(
+    loaded: LoadedModel, spec_columns: dict, trial: Trial, output: str, experiment: str, scoring: str
+) -> dict:
+    score = score_output(output, trial.needle, scoring)
+    window = spec_columns["attention_window"]
+    start_distance = len(trial.input_ids) - trial.needle_spans[-1][0]
     return {
         "model": loaded.name,
         "revision": loaded.revision,
@@ -176,12 +111,21 @@ def _row(loaded: LoadedModel, spec_columns: dict, trial: Trial, output: str, exp
         "depth": float(trial.depth),
         "trial_id": trial.trial_id,
         "needle": trial.needle,
+        "haystack": trial.haystack_id,
+        "needle_format": trial.needle_format,
+        "insertion": trial.insertion,
+        "scoring": scoring,
+        "partial_rule": partial_rule(trial.needle, scoring),
         "output": output,
         "score": score,
         "exact": score == EXACT_SCORE,
         "prompt_tokens": len(trial.input_ids),
         # tokens between the needle's (last copy's) end and the first generated position
         "needle_distance": len(trial.input_ids) - trial.needle_spans[-1][1],
+        # from the needle's (last copy's) first token to the end of the prompt: the first answer step's
+        # query (the last prompt position) sees `window` positions, itself included
+        "needle_start_distance": start_distance,
+        "reachable": window is None or start_distance <= window,
         "package_version": __version__,
     }
 
@@ -210,63 +154,131 @@ def _merge(kept: pl.DataFrame, new_rows: list[dict]) -> pl.DataFrame:
     return pl.concat([kept, _frame(new_rows)]).sort(SORT_KEYS)
 
 
-def run_retrieval(
+def _todo(
+    existing: pl.DataFrame,
+    loaded: LoadedModel,
+    spec: InterventionSpec,
+    ids: list[str],
+    *,
+    experiment: str,
+    scoring: str,
+    prefill_boundary: str,
+    resume: bool,
+) -> pl.DataFrame:
+    """The rows of `existing` that `spec` can reuse (resume=True): same model, revision, prompt version,
+    experiment, scoring, prefill boundary, and a trial of this run."""
+    if not resume:
+        return existing.clear()
+    return existing.filter(
+        (pl.col("intervention_hash") == spec.spec_hash())
+        & (pl.col("model") == loaded.name)
+        & (pl.col("revision") == loaded.revision)
+        & (pl.col("prompt_version") == PROMPT_VERSION)
+        & (pl.col("experiment") == experiment)
+        & (pl.col("scoring") == scoring)
+        & (pl.col("prefill_boundary") == prefill_boundary)
+        & pl.col("trial_id").is_in(ids)
+    )
+
+
+def run_conditions(
     loaded: LoadedModel,
     trials: Sequence[Trial],
-    spec: InterventionSpec,
+    specs: Sequence[InterventionSpec],
     *,
     experiment: str,
     max_new_tokens: int,
     batch_size: int,
     out_path: str | os.PathLike[str],
+    prefill_boundary: str = "whole_prompt",
     resume: bool = True,
     checkpoint_every: int = 10,
+    scoring: str = "authors",
+    fast_prefill: bool = True,
 ) -> pl.DataFrame:
-    """Greedy retrieval for every trial under `spec`; one row per trial, merged into `out_path`.
+    """Greedy retrieval for every trial under every spec; one row per (trial, spec), merged into `out_path`.
 
-    The file may hold rows of other conditions (other intervention hashes): they are kept. Rows of this
-    condition are reused when model, revision, prompt version and trial id match (resume=True); rows of
-    this condition for trials not in `trials`, or from another model revision, are replaced. Finished
-    batches are checkpointed every `checkpoint_every` batches, so a killed run keeps its work.
-    Returns this condition's rows, sorted by (context_length, depth, trial_id).
+    The file may hold rows of other conditions (other intervention hashes): they are kept. Rows of these
+    conditions are reused when `_todo` says so (resume=True); rows of these conditions for trials not in
+    `trials`, or from another model revision / boundary, are replaced. Every spec that leaves the prefill
+    intact (`decoding.prefill_is_intact`: generation-phase specs with prefill mode keep) shares one
+    prefill per length batch (SDPA when `fast_prefill`), each decoding from its own copy of the state;
+    the other specs prefill under their intervention. Finished batches are checkpointed every
+    `checkpoint_every` batches, so a killed run keeps its work. Returns the rows of `specs`, sorted.
     """
     if batch_size < 1 or max_new_tokens < 1:
         raise DataError(f"batch_size ({batch_size}) and max_new_tokens ({max_new_tokens}) must be >= 1")
+    if prefill_boundary not in PREFILL_BOUNDARIES:
+        raise DataError(f"prefill_boundary {prefill_boundary!r} is not one of {', '.join(PREFILL_BOUNDARIES)}")
     ids = [t.trial_id for t in trials]
     if len(set(ids)) != len(ids):
         raise DataError("trial ids repeat; build the trials once per prompt variant and pass each trial once")
-    validate_spec(spec, loaded)
+    hashes = [spec.spec_hash() for spec in specs]
+    if len(set(hashes)) != len(hashes):
+        raise DataError("a condition repeats; pass each intervention spec once")
+    for spec in specs:
+        validate_spec(spec, loaded)
     out_path = Path(out_path)
-    spec_hash = spec.spec_hash()
     existing = _read_existing(out_path) if out_path.exists() else _frame([])
-    ours = pl.col("intervention_hash") == spec_hash
-    others = existing.filter(~ours)
-    reusable = existing.filter(
-        ours
-        & (pl.col("model") == loaded.name)
-        & (pl.col("revision") == loaded.revision)
-        & (pl.col("prompt_version") == PROMPT_VERSION)
-        & (pl.col("experiment") == experiment)
-        & pl.col("trial_id").is_in(ids)
-    )
-    if not resume:
-        reusable = reusable.clear()
-    done = set(reusable["trial_id"].to_list())
-    todo = [t for t in trials if t.trial_id not in done]
-    kept = pl.concat([others, reusable])
+    ours = pl.col("intervention_hash").is_in(hashes)
+    kept_parts = [existing.filter(~ours)]
+    todo: dict[str, set[str]] = {}
+    for spec, spec_hash in zip(specs, hashes, strict=True):
+        reusable = _todo(
+            existing.filter(pl.col("intervention_hash") == spec_hash), loaded, spec, ids,
+            experiment=experiment, scoring=scoring, prefill_boundary=prefill_boundary, resume=resume,
+        )  # fmt: skip
+        kept_parts.append(reusable)
+        todo[spec_hash] = set(ids) - set(reusable["trial_id"].to_list())
+    kept = pl.concat(kept_parts)
+    columns = {
+        h: {**spec.fields(), **model_fields(spec, loaded), "prefill_boundary": prefill_boundary}
+        for spec, h in zip(specs, hashes, strict=True)
+    }
+    shared = [(s, h) for s, h in zip(specs, hashes, strict=True) if prefill_is_intact(s)]
+    own = [(s, h) for s, h in zip(specs, hashes, strict=True) if not prefill_is_intact(s)]
 
-    spec_columns = {**spec.fields(), **model_fields(spec, loaded)}
     rows: list[dict] = []
-    for number, batch in enumerate(length_batches(todo, batch_size), start=1):
-        input_ids = torch.tensor([t.input_ids for t in batch], dtype=torch.long)
-        with apply_intervention(loaded, spec, needle_spans=[t.needle_spans for t in batch]):
-            generated = generate_greedy(loaded, input_ids, max_new_tokens)
+
+    def add(spec_hash: str, batch: list[Trial], generated: list[list[int]]) -> None:
         for trial, tokens in zip(batch, generated, strict=True):
             output = loaded.tokenizer.decode(tokens, skip_special_tokens=True)
-            rows.append(_row(loaded, spec_columns, trial, output, experiment))
+            rows.append(_row(loaded, columns[spec_hash], trial, output, experiment, scoring))
+
+    pending = [t for t in trials if any(t.trial_id in todo[h] for h in hashes)]
+    for number, batch in enumerate(length_batches(pending, batch_size), start=1):
+        input_ids = torch.tensor([t.input_ids for t in batch], dtype=torch.long)
+        wanted = {h: [i for i, t in enumerate(batch) if t.trial_id in todo[h]] for h in hashes}
+        users = [(s, h) for s, h in shared if wanted[h]]
+        if users:
+            start = prefill(loaded, input_ids, prefill_boundary, fast_attention=fast_prefill)
+            for spec, spec_hash in users:
+                rows_of = [batch[i] for i in wanted[spec_hash]]
+                with apply_intervention(loaded, spec, needle_spans=[t.needle_spans for t in rows_of]):
+                    generated = decode(loaded, branch(start, wanted[spec_hash]), max_new_tokens)
+                add(spec_hash, rows_of, generated)
+        for spec, spec_hash in own:
+            if not wanted[spec_hash]:
+                continue
+            rows_of = [batch[i] for i in wanted[spec_hash]]
+            with apply_intervention(loaded, spec, needle_spans=[t.needle_spans for t in rows_of]):
+                generated = generate_greedy(
+                    loaded, input_ids[wanted[spec_hash]], max_new_tokens, prefill_boundary=prefill_boundary
+                )
+            add(spec_hash, rows_of, generated)
         if checkpoint_every and number % checkpoint_every == 0:
             write_parquet(_merge(kept, rows), out_path)
-            print(f"[retrieval] {spec.label()}: {len(rows)}/{len(todo)} new trials", file=sys.stderr)
+            print(f"[retrieval] {experiment}: {len(rows)} new rows", file=sys.stderr)
     merged = _merge(kept, rows)
     write_parquet(merged, out_path)
-    return merged.filter(pl.col("intervention_hash") == spec_hash).sort(SORT_KEYS)
+    return merged.filter(ours).sort(SORT_KEYS)
+
+
+def run_retrieval(
+    loaded: LoadedModel,
+    trials: Sequence[Trial],
+    spec: InterventionSpec,
+    **kwargs,
+) -> pl.DataFrame:
+    """`run_conditions` for one spec (same keyword arguments); returns this condition's rows."""
+    return run_conditions(loaded, trials, [spec], **kwargs)

@@ -26,9 +26,11 @@ from typing import Any
 import polars as pl
 import torch
 
+from hybrid_retrieval.decoding import resolve_prefill_boundary
 from hybrid_retrieval.errors import ConfigError
-from hybrid_retrieval.evaluate import run_retrieval
+from hybrid_retrieval.evaluate import run_conditions
 from hybrid_retrieval.interventions import InterventionSpec
+from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.models.loading import LoadedModel, load_model
 from hybrid_retrieval.tasks.haystack import EssayHaystack, FixedNeedle, SyntheticHaystack, SyntheticNeedles
 from hybrid_retrieval.tasks.niah import Trial, build_trials
@@ -112,7 +114,7 @@ def haystack_sources(haystack: Mapping[str, Any], haystack_dir: str | os.PathLik
             raise ConfigError(
                 "haystack kind 'paul_graham' needs the essays' folder (haystack_dir / --haystack-dir)"
             )
-        return EssayHaystack(Path(haystack_dir)), FixedNeedle()
+        return EssayHaystack(Path(haystack_dir), essays=haystack.get("essays", "authors")), FixedNeedle()
     raise ConfigError(f"haystack kind {kind!r} is not supported; use 'synthetic' or 'paul_graham'")
 
 
@@ -137,6 +139,8 @@ def grid_trials(
         seed=int(grid["seed"]),
         trials_per_cell=int(grid.get("trials_per_cell", 1)),
         max_positions=max_positions,
+        needle_format=grid.get("needle_format", "own_line"),
+        insertion=grid.get("insertion", "period_token"),
     )
 
 
@@ -247,8 +251,14 @@ def run_experiment(
     head_scores_path: str | os.PathLike[str] | None = None,
     device: str = "cpu",
     threads: int = 1,
+    progress_path: str | os.PathLike[str] | None = None,
 ) -> pl.DataFrame:
-    """Run every condition of a retrieval experiment into `out_path` (one row per trial x condition)."""
+    """Run every condition of a retrieval experiment into `out_path` (one row per trial x condition).
+
+    `progress_path`: a side file that collects the rows as they finish (checkpointed every trial batch)
+    and is read back on a rerun, so a killed job resumes at its next batch; `out_path` is written once,
+    at the end, and the side file removed. Without it, rows are checkpointed into `out_path` itself.
+    The model dict's `prefill_boundary` ("auto" = the authors' per architecture) is resolved here."""
     if experiment not in RETRIEVAL_EXPERIMENTS:
         raise ConfigError(
             f"unknown retrieval experiment {experiment!r}; choose from {', '.join(RETRIEVAL_EXPERIMENTS)}"
@@ -266,23 +276,34 @@ def run_experiment(
     log.info(
         "%s on %s: %d conditions x %d trials", experiment, loaded.name, len(conditions), len(trials[False])
     )
-    frames = []
+    boundary = resolve_prefill_boundary(model.get("prefill_boundary", "auto"), loaded)
+    # Conditions on the same prompts run together: one prefill per trial batch feeds all of them.
+    groups: dict[tuple[bool, ...], list[InterventionSpec]] = {}
     for spec, kinds in conditions:
-        spec_trials = [t for jrt in kinds for t in trials[jrt]]
-        frames.append(
-            run_retrieval(
-                loaded,
-                spec_trials,
-                spec,
-                experiment=experiment,
-                max_new_tokens=int(grid["max_new_tokens"]),
-                batch_size=int(grid["batch_size"]),
-                out_path=out_path,
-            )
+        groups.setdefault(kinds, []).append(spec)
+    out_path = Path(out_path)
+    work = Path(progress_path) if progress_path is not None else out_path
+    for kinds, specs in groups.items():
+        rows = run_conditions(
+            loaded,
+            [t for jrt in kinds for t in trials[jrt]],
+            specs,
+            experiment=experiment,
+            max_new_tokens=int(grid["max_new_tokens"]),
+            batch_size=int(grid["batch_size"]),
+            out_path=work,
+            prefill_boundary=boundary,
+            scoring=grid.get("scoring", "authors"),
+            checkpoint_every=1 if progress_path is not None else 10,
         )
-        rate = frames[-1]["exact"].mean()
-        log.info("%s: exact %.3f over %d trials", spec.label(), rate, frames[-1].height)
-    return pl.read_parquet(out_path)
+        for spec in specs:
+            mine = rows.filter(pl.col("intervention_hash") == spec.spec_hash())
+            log.info("%s: exact %.3f over %d trials", spec.label(), mine["exact"].mean(), mine.height)
+    table = pl.read_parquet(work)
+    if work != out_path:
+        write_parquet(table, out_path)
+        work.unlink()
+    return table
 
 
 def run_head_scores(

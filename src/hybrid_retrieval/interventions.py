@@ -146,8 +146,10 @@ class InterventionSpec(pydantic.BaseModel):
 
 
 def model_fields(spec: InterventionSpec, loaded: LoadedModel) -> dict[str, Any]:
-    """`num_heads` (per attention layer) and `kept_fraction` of (layer, head) pairs the spec keeps."""
+    """`num_heads` (per attention layer), `kept_fraction` of (layer, head) pairs the spec keeps, and the
+    smallest local `attention_window` (None = global attention)."""
     layers = loaded.adapter.attention_layers(loaded.model)
+    windows = [layer.window for layer in layers if layer.window is not None]
     num_heads = layers[0].num_heads if layers else 0
     total = sum(layer.num_heads for layer in layers)
     if spec.kind in ("entropy_topk", "random_k"):
@@ -159,7 +161,7 @@ def model_fields(spec: InterventionSpec, loaded: LoadedModel) -> dict[str, Any]:
         kept = 1.0 - ablated / total if total else 0.0
     else:
         kept = 1.0
-    return {"num_heads": num_heads, "kept_fraction": kept}
+    return {"num_heads": num_heads, "kept_fraction": kept, "attention_window": min(windows) if windows else None}
 
 
 # ---------------------------------------------------------------------------------------------------

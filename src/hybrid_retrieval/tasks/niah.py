@@ -1,13 +1,15 @@
 """Needle-in-a-haystack trials: the paper's grid of context lengths x needle depths, built on exact ids.
 
-Per trial (PAPER.md, "The retrieval task", following the original tester's `insert_needle`):
-1. the haystack is cut to `context_length - frame_reserve - len(needle)` tokens of the model's tokenizer,
-   so haystack + needle fill the length minus the prompt frame's reserve;
-2. the insertion point is `int(n * depth / 100)` haystack tokens in, moved back to the preceding
-   sentence end (a "." followed by whitespace; the start of the text if there is none); depth 100
-   appends the needle at the very end, as the original does;
-3. the prompt is built with `prompts.build_prompt`, tokenized with the model's tokenizer, and the needle's
-   token span(s) are located on those exact input ids (one span per copy: JRT has two).
+Per trial (the authors' `Prompter.insert_needle`, lamalunderscore/NIAH@2e34c21 `prompt.py`):
+1. the needle text is the sentence on its own line, `"\n" + sentence + "\n"` (`needle_format: own_line`;
+   `inline`, our former reading, joins it with spaces);
+2. the haystack is cut to `context_length - frame_reserve - len(needle text)` tokens of the model's
+   tokenizer, so haystack + needle fill the length minus the prompt frame's reserve;
+3. the insertion point is `int(n * depth / 100)` haystack tokens in, moved back until the token before it
+   is a "." token (`insertion: period_token`, the authors' rule; none -> the start of the text;
+   `sentence_end`, our former reading, needs a "." followed by whitespace); depth 100 appends the needle;
+4. the prompt is built with `prompts.build_prompt`, tokenized with the model's tokenizer, and the needle
+   sentence's token span(s) are located on those exact input ids (one span per copy: JRT has two).
 
 Everything is deterministic: the rng of a trial is seeded by (seed, replicate, length, depth), and the
 trial id is a hash of what defines the trial, so the same config gives the same ids on every machine.
@@ -33,6 +35,18 @@ PAPER_FRAME_RESERVE = 200
 
 _SENTENCE_END = re.compile(r"\.(?=\s)")
 
+NEEDLE_FORMATS: tuple[str, ...] = ("own_line", "inline")  # authors' first
+INSERTION_RULES: tuple[str, ...] = ("period_token", "sentence_end")  # authors' first
+
+
+def needle_text(sentence: str, needle_format: str = "own_line") -> str:
+    """The text inserted into the haystack: the authors' needle is `"\n" + sentence + "\n"`."""
+    if needle_format == "own_line":
+        return f"\n{sentence}\n"
+    if needle_format == "inline":
+        return sentence
+    raise ConfigError(f"unknown needle_format {needle_format!r}; choose one of {', '.join(NEEDLE_FORMATS)}")
+
 
 @dataclass(frozen=True)
 class Trial:
@@ -45,6 +59,9 @@ class Trial:
     question: str
     input_ids: list[int]  # exact model input ids of the prompt (with BOS if the tokenizer adds one)
     needle_spans: list[tuple[int, int]]  # [start, end) positions of each needle copy in input_ids
+    haystack_id: str = ""  # the haystack source (e.g. "paul-graham-authors", "synthetic-0-0")
+    needle_format: str = "own_line"
+    insertion: str = "period_token"
 
 
 def trial_id(
@@ -119,17 +136,44 @@ def find_needle_spans(
 
 
 def insert_needle(
-    haystack: str, offsets: Sequence[tuple[int, int]], n_tokens: int, needle: str, depth: float
+    haystack: str,
+    offsets: Sequence[tuple[int, int]],
+    n_tokens: int,
+    needle: str,
+    depth: float,
+    *,
+    needle_format: str = "own_line",
+    insertion: str = "period_token",
+    ids: Sequence[int] = (),
+    period_ids: frozenset[int] = frozenset(),
 ) -> str:
-    """The first `n_tokens` haystack tokens with `needle` at `depth` percent, at a sentence boundary."""
+    """The first `n_tokens` haystack tokens with the needle sentence at `depth` percent.
+
+    `ids`/`period_ids`: the haystack's token ids and the ids of "." (needed by `period_token`)."""
+    text = needle_text(needle, needle_format)
     cut = haystack[: offsets[n_tokens - 1][1]] if n_tokens > 0 else ""
-    if depth >= 100 or not cut:
+    if insertion == "period_token":
+        if depth >= 100:
+            return cut + text
+        point = int(n_tokens * depth / 100)
+        while point > 0 and ids[point - 1] not in period_ids:  # the authors' loop, on the same tokens
+            point -= 1
+        pos = offsets[point - 1][1] if point > 0 else 0
+        return cut[:pos] + text + cut[pos:]
+    if insertion != "sentence_end":
+        raise ConfigError(f"unknown insertion rule {insertion!r}; choose one of {', '.join(INSERTION_RULES)}")
+    if needle_format == "own_line":
+        if depth >= 100 or not cut:
+            return cut + text
+    elif depth >= 100 or not cut:
         return f"{cut} {needle}" if cut else needle
     point = int(n_tokens * depth / 100)
     char = offsets[point][0] if point < n_tokens else len(cut)
     # The last sentence end at or before the insertion point; none -> the very start.
     ends = [m.end() for m in _SENTENCE_END.finditer(cut, 0, char + 1)]
     pos = ends[-1] if ends else 0
+    if needle_format == "own_line":
+        return cut[:pos] + text + cut[pos:]
     if pos == 0:
         return f"{needle} {cut}"
     return f"{cut[:pos]} {needle}{cut[pos:]}"
@@ -168,6 +212,8 @@ def build_trials(
     seed: int,
     trials_per_cell: int = 1,
     max_positions: int | None = None,
+    needle_format: str = "own_line",
+    insertion: str = "period_token",
 ) -> list[Trial]:
     """All trials of the grid, sorted by (context_length, depth, trial_id). Validates before building.
 
@@ -175,6 +221,10 @@ def build_trials(
     no limit beyond the tokenizer's `model_max_length` when that is a real (not sentinel) value.
     """
     _check_grid(context_lengths, depths, prompt_variant, frame_reserve, trials_per_cell)
+    needle_text("x", needle_format)  # validates the name before any tokenizing
+    if insertion not in INSERTION_RULES:
+        raise ConfigError(f"unknown insertion rule {insertion!r}; choose one of {', '.join(INSERTION_RULES)}")
+    period_ids = frozenset(tokenizer(".", add_special_tokens=False)["input_ids"])
     if max_positions is None:
         model_max = getattr(tokenizer, "model_max_length", None)
         max_positions = model_max if isinstance(model_max, int) and model_max < 10**9 else None
@@ -192,6 +242,7 @@ def build_trials(
         text = haystack.text(replicate, max(longest - frame_reserve, 1), count)
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         offsets = [tuple(o) for o in enc["offset_mapping"]]
+        hay_ids = list(enc["input_ids"])
         if not offsets:
             raise DataError(
                 f"haystack {haystack.haystack_id!r} is empty; check the essay folder or the synthetic language"
@@ -200,18 +251,29 @@ def build_trials(
             for depth in sorted({float(d) for d in depths}):
                 rng = random.Random(f"niah-{seed}-{replicate}-{length}-{depth}")
                 needle = needles.needle(rng)
-                n_hay = length - frame_reserve - count(needle.sentence)
+                needle_tokens = count(needle_text(needle.sentence, needle_format))
+                n_hay = length - frame_reserve - needle_tokens
                 if n_hay <= 0:
                     raise ConfigError(
                         f"context length {length} leaves no room for the haystack: the frame reserve "
-                        f"({frame_reserve}) and the needle ({count(needle.sentence)} tokens) take it all; use a "
+                        f"({frame_reserve}) and the needle ({needle_tokens} tokens) take it all; use a "
                         "longer context length or a smaller frame_reserve"
                     )
                 if n_hay > len(offsets):
                     raise DataError(
                         f"haystack {haystack.haystack_id!r} has {len(offsets)} tokens, context length {length} needs {n_hay}"
                     )
-                context = insert_needle(text, offsets, n_hay, needle.sentence, depth)
+                context = insert_needle(
+                    text,
+                    offsets,
+                    n_hay,
+                    needle.sentence,
+                    depth,
+                    needle_format=needle_format,
+                    insertion=insertion,
+                    ids=hay_ids,
+                    period_ids=period_ids,
+                )
                 prompt = build_prompt(context, needle.question, prompt_variant, tokenizer)
                 input_ids = encode_prompt(tokenizer, prompt)
                 tid = trial_id(
@@ -240,6 +302,9 @@ def build_trials(
                         needle.question,
                         input_ids,
                         spans,
+                        haystack.haystack_id,
+                        needle_format,
+                        insertion,
                     )
                 )
     trials.sort(key=lambda t: (t.context_length, t.depth, t.trial_id))  # the result rows' order

@@ -134,7 +134,7 @@ class SyntheticLanguage:
         """Words of the needle prompt frames and of lm-eval's MMLU prompt (letters, "Answer:")."""
         example = MCQuestion("x", "x", ("x", "x", "x", "x"), "A")
         texts = [
-            prompts.context_block("x", "x", instruction=prompts.CHAT_INSTRUCTION),
+            prompts.chat_user_message("x", "x"),
             prompts.ANSWER_PREFIX,
             mmlu.question_text(example),
             *(mmlu.description(subject) for subject in SUBJECTS),
