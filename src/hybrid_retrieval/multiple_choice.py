@@ -6,6 +6,7 @@ continuation's tokens are `encode(context + continuation)[len(encode(context)):]
 added by the tokenizer's default unless the text already starts with the BOS string (chat templates).
 When every letter continuation is one token — the usual case — one forward pass over the context gives
 all four log-probabilities at its last position; otherwise each choice is scored as a full continuation.
+`score_choices` is the same for any contexts and continuations (GLUE: " yes"/" no", "positive"...).
 
 Batching never pads: recurrent state is corrupted by padding (transformers#31540), so only prompts of
 equal token length share a forward pass.
@@ -121,29 +122,81 @@ def _letter_logprobs_batched(
 
 
 @torch.inference_mode()
-def _continuation_logprobs(model, item: EncodedQuestion) -> list[float]:
-    """Fallback for multi-token letters: sum of the continuation's token log-probs, one choice at a time."""
+def _continuation_logprobs(
+    model, items: Sequence[EncodedQuestion], batch_size: int
+) -> dict[int, list[float]]:
+    """Multi-token continuations, as lm-eval's loglikelihood: each choice is its own sequence, the context
+    plus the continuation without its last token, scored by the sum of the continuation's token log-probs.
+    Sequences (of any question or choice) of equal length share a forward pass."""
     device = _device(model)
-    scores = []
-    for cont in item.continuations:
-        fed = (item.context + cont)[:-1]
-        input_ids = torch.tensor([fed], device=device)
-        logits = model(input_ids=input_ids, use_cache=False, logits_to_keep=len(cont)).logits[0].float()
-        logprobs = torch.log_softmax(logits, dim=-1)  # [len(cont), v]
-        scores.append(sum(logprobs[j, tok].item() for j, tok in enumerate(cont)))
+    jobs = []  # (fed length, question index, choice index, fed ids, continuation ids)
+    for e in items:
+        for j, cont in enumerate(e.continuations):
+            if not cont:
+                raise ConfigError(f"{e.question_id}: choice {j} encodes to no tokens; nothing to score")
+            fed = (e.context + cont)[:-1]
+            jobs.append((len(fed), e.index, j, fed, cont))
+    jobs.sort(key=lambda job: job[:3])
+    scores: dict[int, list[float]] = {e.index: [0.0] * len(e.continuations) for e in items}
+    start = 0
+    while start < len(jobs):
+        group = [jobs[start]]
+        while (
+            start + len(group) < len(jobs)
+            and len(group) < batch_size
+            and jobs[start + len(group)][0] == jobs[start][0]
+        ):
+            group.append(jobs[start + len(group)])
+        start += len(group)
+        keep = max(len(job[4]) for job in group)
+        input_ids = torch.tensor([job[3] for job in group], device=device)  # [b, t]
+        logits = model(
+            input_ids=input_ids, use_cache=False, logits_to_keep=keep
+        ).logits.float()  # [b, keep, v]
+        logprobs = torch.log_softmax(logits, dim=-1)
+        for row, (_, index, j, _, cont) in zip(logprobs, group, strict=True):
+            tail = row[keep - len(cont) :]  # the positions that predict the continuation's tokens
+            scores[index][j] = sum(tail[i, tok].item() for i, tok in enumerate(cont))
     return scores
 
 
 def letter_logprobs(model, encoded: Sequence[EncodedQuestion], batch_size: int) -> dict[int, list[float]]:
-    """index -> log-likelihood of each of the four continuations."""
+    """index -> log-likelihood of each continuation (one forward pass per question when every
+    continuation is one token, else one sequence per choice)."""
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     fast = [e for e in encoded if e.single_token]
     scores = _letter_logprobs_batched(model, fast, batch_size)
-    for e in encoded:
-        if not e.single_token:
-            scores[e.index] = _continuation_logprobs(model, e)
+    scores.update(_continuation_logprobs(model, [e for e in encoded if not e.single_token], batch_size))
     return scores
+
+
+def check_prefill_spec(spec) -> None:
+    """Multiple choice is one forward pass per sequence with no generation step: an intervention limited
+    to generation steps would silently do nothing."""
+    if spec.kind != "none" and spec.phase != "all":
+        raise ConfigError(
+            f"multiple choice has no generation step, so phase {spec.phase!r} would leave {spec.kind!r} "
+            "without effect; use phase: all (the paper's prefill=True)"
+        )
+
+
+def score_choices(
+    loaded, prompts: Sequence[tuple[str, Sequence[str]]], *, spec, batch_size: int
+) -> list[list[float]]:
+    """Log-likelihood of each continuation after its context, under `spec` (phase all), per prompt in
+    order: lm-eval's `loglikelihood` over `(context, continuation)` pairs, for any number of choices."""
+    from hybrid_retrieval.interventions import apply_intervention, validate_spec
+
+    check_prefill_spec(spec)
+    validate_spec(spec, loaded)
+    encoded = []
+    for i, (context, conts) in enumerate(prompts):
+        pairs = [encode_pair(loaded.tokenizer, context, c) for c in conts]
+        encoded.append(EncodedQuestion(i, str(i), pairs[0][0], tuple(p[1] for p in pairs)))
+    with apply_intervention(loaded, spec):
+        scores = letter_logprobs(loaded.model, encoded, batch_size)
+    return [scores[i] for i in range(len(encoded))]
 
 
 def score_multiple_choice(
@@ -161,13 +214,7 @@ def score_multiple_choice(
     """One row per question (INTERFACES.md "Multiple choice"), sorted by (subject, question_id)."""
     from hybrid_retrieval.interventions import apply_intervention, model_fields, validate_spec
 
-    # One forward pass per question and no generation step: an intervention limited to generation steps
-    # would silently do nothing.
-    if spec.kind != "none" and spec.phase != "all":
-        raise ConfigError(
-            f"multiple choice has no generation step, so phase {spec.phase!r} would leave {spec.kind!r} "
-            "without effect; use phase: all (the paper's prefill=True)"
-        )
+    check_prefill_spec(spec)
     validate_spec(spec, loaded)
     if not questions:
         raise ConfigError("no questions to score; check the dataset path and the subject filter")

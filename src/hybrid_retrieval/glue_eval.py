@@ -1,0 +1,159 @@
+"""GLUE under an intervention (the paper's E5, alongside MMLU): one row per validation document.
+
+Prompts, few-shot draws and metrics are lm-eval's (`hybrid_retrieval.tasks.glue`); the log-likelihoods
+come from the shared multiple-choice scorer (`multiple_choice.score_choices`), so the choice per document
+equals lm-eval's `simple_evaluate` on the same model (`tests/model/test_glue_lm_eval_agreement.py`).
+Rows: INTERFACES.md "GLUE"; the per-task metrics (acc, mcc, f1) are computed from them by
+`aggregate.glue_summary`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.io import write_parquet
+from hybrid_retrieval.multiple_choice import score_choices
+from hybrid_retrieval.tasks.glue import (
+    DEFAULT_FEWSHOT_SEED,
+    GlueData,
+    continuations,
+    format_prompt,
+    load_glue_task,
+    select_shots,
+)
+
+GLUE_ROW_SCHEMA: dict[str, pl.DataType] = {
+    "model": pl.String(),
+    "revision": pl.String(),
+    "dataset": pl.String(),
+    "task": pl.String(),
+    "split": pl.String(),
+    "condition": pl.String(),
+    "intervention_hash": pl.String(),
+    "kind": pl.String(),
+    "k": pl.Int64(),
+    "num_heads": pl.Int64(),
+    "kept_fraction": pl.Float64(),
+    "phase": pl.String(),
+    "doc_id": pl.Int64(),
+    "label": pl.Int64(),
+    "prediction": pl.Int64(),
+    "correct": pl.Boolean(),
+    "logprobs": pl.List(pl.Float64()),
+    "shot_ids": pl.List(pl.Int64()),
+    "num_shots": pl.Int64(),
+    "fewshot_seed": pl.Int64(),
+    "chat_template": pl.Boolean(),
+    "package_version": pl.String(),
+}
+
+
+def score_glue(
+    loaded,
+    data: GlueData,
+    *,
+    spec,
+    num_shots: int,
+    chat_template: bool,
+    batch_size: int,
+    fewshot_seed: int = DEFAULT_FEWSHOT_SEED,
+    max_docs: int | None = None,
+    out_path: str | os.PathLike[str] | None = None,
+) -> pl.DataFrame:
+    """Score the first `max_docs` (None = all) validation documents of one task; rows in document order."""
+    from hybrid_retrieval.interventions import model_fields
+
+    if max_docs is not None and max_docs < 1:
+        raise ConfigError(f"max_docs must be >= 1 or None (all), got {max_docs}")
+    task = data.task
+    docs = data.docs[: max_docs or None]
+    shots = select_shots(docs, data.train, num_shots, seed=fewshot_seed)
+    conts = continuations(task, chat_template)
+    prompts = [
+        (format_prompt(task, doc, [data.train[i] for i in ids], chat_template=chat_template,
+                       tokenizer=loaded.tokenizer), conts)
+        for doc, ids in zip(docs, shots, strict=True)
+    ]  # fmt: skip
+    scores = score_choices(loaded, prompts, spec=spec, batch_size=batch_size)
+
+    heads = model_fields(spec, loaded)  # num_heads, kept_fraction
+    common: dict[str, Any] = {
+        "model": loaded.name,
+        "revision": loaded.revision,
+        "dataset": "glue",
+        "task": task.name,
+        "split": task.eval_split,
+        "condition": spec.label(),
+        "intervention_hash": spec.spec_hash(),
+        "kind": spec.kind,
+        "k": spec.k,
+        "num_heads": heads["num_heads"],
+        "kept_fraction": heads["kept_fraction"],
+        "phase": spec.phase,
+        "num_shots": num_shots,
+        "fewshot_seed": fewshot_seed,
+        "chat_template": chat_template,
+        "package_version": version("hybrid-retrieval"),
+    }
+    rows = []
+    for doc_id, (doc, lp, ids) in enumerate(zip(docs, scores, shots, strict=True)):
+        prediction = max(range(len(lp)), key=lambda i: lp[i])  # first maximum on ties, like np.argmax
+        rows.append(
+            {
+                **common,
+                "doc_id": doc_id,
+                "label": doc["label"],
+                "prediction": prediction,
+                "correct": prediction == doc["label"],
+                "logprobs": lp,
+                "shot_ids": ids,
+            }
+        )
+    df = pl.DataFrame(rows, schema=GLUE_ROW_SCHEMA)
+    if out_path is not None:
+        write_parquet(df, Path(out_path))
+    return df
+
+
+def run_glue(
+    model_dir: str | os.PathLike[str],
+    *,
+    model: Mapping[str, Any],
+    dataset: str | os.PathLike[str],
+    task: str,
+    k: int | str,
+    num_shots: int,
+    chat_template: bool | None,
+    batch_size: int,
+    out_path: str | os.PathLike[str],
+    fewshot_seed: int = DEFAULT_FEWSHOT_SEED,
+    max_docs_per_task: int | None = None,
+    device: str = "cpu",
+    threads: int = 1,
+) -> pl.DataFrame:
+    """E5 (GLUE): one task's validation split, `num_shots` shots from train, entropy top-k at every
+    position (the paper's prefill=True). `dataset`: the nyu-mll/glue snapshot directory."""
+    from hybrid_retrieval.experiments import _topk, load, resolve_k
+
+    data = load_glue_task(dataset, task, with_train=int(num_shots) > 0)  # data errors before the model loads
+    loaded = load(model_dir, model, device=device, threads=threads)
+    chat = bool(model.get("chat_template", False)) if chat_template is None else bool(chat_template)
+    spec = _topk(resolve_k(k, loaded), "all")
+    return score_glue(
+        loaded,
+        data,
+        spec=spec,
+        num_shots=int(num_shots),
+        chat_template=chat,
+        batch_size=int(batch_size),
+        fewshot_seed=int(fewshot_seed),
+        max_docs=max_docs_per_task,
+        out_path=out_path,
+    )
