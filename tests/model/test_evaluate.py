@@ -133,13 +133,13 @@ def test_resume_skips_done_trials_and_keeps_other_conditions(loaded, tmp_path: P
     )
 
     seen: list[int] = []
-    real = evaluate.generate_greedy
+    real = evaluate.decode
 
-    def counting(loaded_, ids, max_new_tokens):
-        seen.append(ids.shape[0])
-        return real(loaded_, ids, max_new_tokens)
+    def counting(loaded_, start, max_new_tokens, **kwargs):
+        seen.append(start.rows)
+        return real(loaded_, start, max_new_tokens, **kwargs)
 
-    monkeypatch.setattr(evaluate, "generate_greedy", counting)
+    monkeypatch.setattr(evaluate, "decode", counting)
     rows = run_retrieval(
         loaded, trials, NONE, experiment="e", max_new_tokens=MAX_NEW, batch_size=4, out_path=out
     )
@@ -163,15 +163,15 @@ def test_killed_run_keeps_checkpointed_batches(loaded, tmp_path: Path, monkeypat
     trials = tiny_trials(loaded.tokenizer, lengths=(48, 64, 80), depths=(0, 100))
     out = tmp_path / "r.parquet"
     calls = []
-    real = evaluate.generate_greedy
+    real = evaluate.decode
 
-    def dies_on_third_batch(loaded_, ids, max_new_tokens):
-        calls.append(ids.shape[0])
+    def dies_on_third_batch(loaded_, start, max_new_tokens, **kwargs):
+        calls.append(start.rows)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(loaded_, ids, max_new_tokens)
+        return real(loaded_, start, max_new_tokens, **kwargs)
 
-    monkeypatch.setattr(evaluate, "generate_greedy", dies_on_third_batch)
+    monkeypatch.setattr(evaluate, "decode", dies_on_third_batch)
     with pytest.raises(KeyboardInterrupt):
         run_retrieval(
             loaded,
