@@ -1,7 +1,10 @@
 # Reproduction of "Some Attention is All You Need for Retrieval" (arXiv 2510.19861).
 # Run: snakemake --cores 2 (embedded toy default) | --configfile config/paper.yaml --profile profiles/slurm
+#      | --configfile config/paper.yaml --cores 8 --resources gpu=1 (one GPU machine). A config with
+#      `run: <name>` writes everything below under runs/<name>/ instead of the working directory.
 #
-# resources/models/{model}/                        trained toy or pinned hub snapshot (hub layout)
+# resources/models/{model}/                        trained toy, or links to the hub snapshot in the HF cache
+# resources/datasets/{org}/{repo}/snapshot.json     hub dataset (MMLU, GLUE) in the HF cache, at its commit
 # resources/haystack/paul_graham/                  pinned needle-test essays (real models only)
 # results/{model}/retrieval/{experiment}.parquet   one row per trial x condition (E1-E4, E6, controls)
 # results/{model}/heads/scores.parquet             per-head entropy and ablation effect
@@ -34,13 +37,41 @@ if not workflow.overwrite_configfiles:
 CFG = load_config(config)
 validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
 
+# Hub revisions: a branch/tag is resolved once and locked beside the config (config/<name>.lock.yaml);
+# from here on CFG names exact commits. An unresolvable ref fails here, before any job, with the fix.
+from hybrid_retrieval.locking import argv_dry_run, lock_config
+
+CONFIG_FILE = Path(workflow.configfiles[-1]).resolve()
+CFG, HUB_PINS = lock_config(CFG, CONFIG_FILE, dry_run=argv_dry_run(sys.argv))
+
+# Each named run has its own folder (results, resources, logs, paper, .snakemake): runs/<run>/.
+# `--directory DIR` takes precedence (Snakemake then ignores `workdir:`).
+if CFG.run:
+
+    workdir: f"runs/{CFG.run}"
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/data.smk"
 include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/heads.smk"
 include: "workflow/rules/mmlu.smk"
 include: "workflow/rules/report.smk"
+
+
+# A run outside the checkout (runs/<run>/, --directory DIR) builds the paper from its own copy of
+# paper/main.tex, beside its own paper/generated/.
+if Path.cwd().resolve() != Path(workflow.basedir).resolve():
+
+    rule copy_paper_source:
+        input:
+            Path(workflow.basedir) / "paper" / "main.tex",
+        output:
+            "paper/main.tex",
+        localrule: True
+        shell:
+            "cp {input} {output}"
 
 
 rule all:

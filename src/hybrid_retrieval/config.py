@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,6 +29,25 @@ SCHEMA_PATH = Path("workflow/schemas/config.schema.yaml")
 # Model names become path components and Snakemake wildcard values: kebab-case, no "_" or "/".
 MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9.-]*$"
 SHA40_PATTERN = r"^[0-9a-f]{40}$"
+# A hub revision: a 40-hex commit sha, or a branch/tag name (resolved once and locked, see locking.py).
+REVISION_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}$"
+REVISION_HELP = (
+    "a 40-hex commit sha, or a branch/tag (e.g. main) resolved once to its commit and written to the "
+    "config's lock file (config/<name>.lock.yaml); refresh: python -m hybrid_retrieval.locking --refresh <config>"
+)
+
+
+def check_revision(value: str) -> str:
+    """Refuse the all-zero placeholder sha and names git cannot hold (.., a trailing / or .lock)."""
+    if set(value) == {"0"}:
+        raise ValueError("revision is all zeros (a placeholder, not a commit); " + REVISION_HELP)
+    if ".." in value or value.endswith(("/", ".", ".lock")):
+        raise ValueError(f"revision {value!r} is not a valid branch, tag or commit name; " + REVISION_HELP)
+    return value
+
+
+REPO_ID_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+RUN_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 
 # Retrieval experiment name (file name, `experiment` column) -> its config section.
 EXPERIMENT_SECTIONS = {
@@ -110,12 +130,17 @@ class ToyModel(Strict):
 
 
 class HubModel(Strict):
-    """A Hugging Face hub model, downloaded at a pinned commit (safetensors only)."""
+    """A Hugging Face hub model, downloaded at one exact commit into the HF cache (safetensors only)."""
 
     source: Literal["hub"]
-    repo_id: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-    revision: str = Field(pattern=SHA40_PATTERN, description="40-hex commit sha (branches and tags move)")
+    repo_id: str = Field(pattern=REPO_ID_PATTERN)
+    revision: str = Field(pattern=REVISION_PATTERN, description=REVISION_HELP)
     dtype: Dtype = "bfloat16"
+
+    @pydantic.field_validator("revision")
+    @classmethod
+    def _real_revision(cls, value: str) -> str:
+        return check_revision(value)
     chat_template: bool = False
     prefill_boundary: PrefillBoundary = "auto"
 
@@ -149,6 +174,11 @@ class Haystack(Strict):
     commit: str = Field(ESSAY_COMMIT, pattern=r"^[0-9a-f]{7,40}$")
     sha256: str = Field(ESSAY_SHA256, pattern=r"^[0-9a-f]{64}$")
     from_dir: str | None = None  # offline: copy the essays from this folder instead of downloading
+    essays: Literal["authors", "sorted49"] = Field(
+        "authors",
+        description="paul_graham: 'authors' = the authors' 47 essays in their order (useful.txt, newideas.txt, "
+        "...; pinned in tasks/data/authors_essay_order.json); 'sorted49' = all 49 files, sorted (deviation)",
+    )
 
 
 class Grid(Strict):
@@ -161,6 +191,20 @@ class Grid(Strict):
     batch_size: int = Field(1, ge=1)
     trials_per_cell: int = Field(1, ge=1)
     seed: int = Field(0, ge=0)
+    needle_format: Literal["own_line", "inline"] = Field(
+        "own_line",
+        description="'own_line' = the authors' needle text \\n<sentence>\\n; 'inline' = joined with spaces (deviation)",
+    )
+    scoring: Literal["authors", "word_lcs"] = Field(
+        "authors",
+        description="'authors' = NIAH eval.py: exact if the cleaned needle is a raw substring, else keyword "
+        "points (paper needle); 'word_lcs' = word-boundary exact match and LCS partial points (deviation)",
+    )
+    insertion: Literal["period_token", "sentence_end"] = Field(
+        "period_token",
+        description="needle insertion point moved back to the nearest preceding '.' token (authors) or to a "
+        "'.' followed by whitespace ('sentence_end', deviation)",
+    )
 
 
 class GridOverride(Strict):
@@ -169,6 +213,31 @@ class GridOverride(Strict):
     context_lengths: list[Annotated[int, Field(ge=16)]] | None = Field(None, min_length=1)
     depths: list[Annotated[float, Field(ge=0, le=100)]] | None = Field(None, min_length=1)
     trials_per_cell: int | None = Field(None, ge=1)
+
+
+# ------------------------------------------------------------------------------------------- datasets
+
+
+class HubDataset(Strict):
+    """A hub dataset repository, downloaded by the workflow (rule download_dataset) at one exact commit
+    into the HF cache; `resources/datasets/<repo_id>/snapshot.json` records {repo_id, revision, commit, path}."""
+
+    repo_id: str = Field(pattern=REPO_ID_PATTERN)
+    revision: str = Field("main", pattern=REVISION_PATTERN, description=REVISION_HELP)
+
+    @pydantic.field_validator("revision")
+    @classmethod
+    def _real_revision(cls, value: str) -> str:
+        return check_revision(value)
+
+
+class Datasets(Strict):
+    """Hub sources of the evaluation datasets (the repos lm-eval 0.4's tasks read). A source is
+    downloaded only when an experiment uses it: MMLU when experiments.mmlu.dataset is "hub", GLUE when an
+    enabled experiments.glue section reads the hub (see Config.hub_datasets_in_use)."""
+
+    mmlu: HubDataset = HubDataset(repo_id="cais/mmlu")
+    glue: HubDataset = HubDataset(repo_id="nyu-mll/glue")
 
 
 # ----------------------------------------------------------------------------------------- experiments
@@ -202,6 +271,12 @@ class Exposure(Experiment):
 
     generation_modes: list[GenerationMode] = Field(["keep", "omit", "only", "balanced", "null"], min_length=1)
     prefill_modes: list[PrefillMode] = Field(["keep", "follow"], min_length=1)
+    rule: Literal["authors", "per_head_causal"] = Field(
+        "authors",
+        description="'authors' = their exposure math: one head-mean `balanced` scalar per call on every head and "
+        "query, and no manipulation at a step whose needle is out of the window; 'per_head_causal' = ours "
+        "(each head's own mass over the needle keys each query sees; acts out of the window too) (deviation)",
+    )
 
 
 class RandomHeads(Strict):
@@ -240,7 +315,8 @@ class HeadScores(Experiment):
 
 class Mmlu(Strict):
     """E5: multiple choice under prefill sparsity. dataset "toy" = the toy model's own MMLU-layout
-    knowledge set (resources/models/<toy>/mc); otherwise an MMLU CSV directory, a .parquet file or
+    knowledge set (resources/models/<toy>/mc); "hub" = the `datasets.mmlu` hub dataset (cais/mmlu),
+    downloaded by the workflow at a locked commit; otherwise an MMLU CSV directory, a .parquet file or
     "hub:<dataset>[:<config>]" (local datasets cache only)."""
 
     enabled: bool = True
@@ -285,14 +361,39 @@ class Report(Strict):
     paper_pdf: bool | Literal["auto"] = "auto"
 
 
+class Sparsification(Strict):
+    """How entropy top-k ranks heads (every experiment that sparsifies: E2-E5, E7)."""
+
+    head_score: Literal["entropy", "l2"] = Field(
+        "entropy",
+        description="'entropy' = keep the k lowest-entropy heads (the authors' configs); 'l2' = keep the k heads "
+        "with the largest L2 norm of their attention distribution (the default of the authors' function)",
+    )
+
+
+# Sections whose conditions rank heads (they receive `head_score` in their settings).
+SPARSIFYING_SECTIONS = ("attention_ablation", "jrt", "sparsity_sweep", "recordings", "mmlu", "glue")
+
+
 class Config(Strict):
     """The whole workflow configuration (config/config.yaml, config/paper.yaml, config/smoke.yaml)."""
 
+    # The run's name: its outputs (results/, resources/, logs/, paper/) go to runs/<run>/, apart from every
+    # other run's. None = the working directory itself (the default toy config, as before).
+    run: str | None = Field(None, pattern=RUN_NAME_PATTERN)
     models: dict[ModelName, ModelSpec] = Field(min_length=1)
-    device: str = Field("cpu", pattern=r"^(cpu|auto|mps|cuda(:[0-9]+)?)$")  # auto = cuda when available
+    # auto = cuda when available; cuda = every visible GPU (a model too big for one is spread over several,
+    # device_map); cuda:N = that GPU. A cuda job on a machine without a usable GPU fails at its start.
+    device: str = Field("cpu", pattern=r"^(cpu|auto|mps|cuda(:[0-9]+)?)$")
+    # CPU float kernels of every job that computes results (hybrid_retrieval.numerics): portable = the same
+    # AVX2 kernels, one thread, oneDNN off, so results are bit-identical on any x86-64 CPU with AVX2;
+    # native = the libraries' fastest kernels for this CPU (results move with the CPU). GPU kernels: neither.
+    numerics: Literal["portable", "native"] = "portable"
+    datasets: Datasets = Datasets()
     haystack: Haystack = Haystack()
     retrieval: Grid
     experiments: Experiments = Experiments()
+    sparsification: Sparsification = Sparsification()
     claims: ClaimsConfig = ClaimsConfig()
     report: Report = Report()
 
@@ -324,7 +425,85 @@ class Config(Strict):
             raise ValueError(
                 "report.paper_pdf needs 'pdf' in report.figure_formats (the paper includes PDF figures)"
             )
+        unknown = sorted(set(self.claims.mmlu_k) - names)
+        if unknown:
+            raise ValueError(
+                f"claims.mmlu_k names unknown model(s) {unknown}; the models are {sorted(names)}: fix the name "
+                "or remove the entry"
+            )
+        self._check_frames()
+        self._check_toy_heads()
         return self
+
+    def _check_frames(self) -> None:
+        """Every context length must leave room for the haystack after the prompt frame's reserve."""
+        reserve = self.retrieval.frame_reserve
+        for section in EXPERIMENT_SECTIONS.values():
+            lengths = getattr(self.experiments, section).grid.context_lengths
+            where = f"experiments.{section}.grid.context_lengths" if lengths else "retrieval.context_lengths"
+            too_short = sorted({n for n in (lengths or self.retrieval.context_lengths) if n <= reserve})
+            if too_short and getattr(self.experiments, section).enabled:
+                raise ValueError(
+                    f"{where} {too_short} cannot hold the prompt frame: retrieval.frame_reserve is {reserve} "
+                    "tokens; use context lengths above it or lower frame_reserve"
+                )
+
+    def _check_toy_heads(self) -> None:
+        """A k above a toy's heads per attention layer (known from its architecture) is refused here."""
+        ex = self.experiments
+        sections = {
+            "experiments.jrt.k": ("jrt", ex.jrt.k),
+            "experiments.sparsity_sweep.k": ("sparsity_sweep", [] if ex.sparsity_sweep.k == "all" else ex.sparsity_sweep.k),
+            "experiments.mmlu.k": ("mmlu", ex.mmlu.k),
+            "experiments.recordings.k": ("recordings", [ex.recordings.k]),
+        }
+        checks = [(where, self.models_for(section), ks) for where, (section, ks) in sections.items()]
+        checks += [(f"claims.mmlu_k.{m}", [m], [k]) for m, k in self.claims.mmlu_k.items()]
+        for where, models, ks in checks:
+            for name in models:
+                spec = self.models[name]
+                if not isinstance(spec, ToyModel):
+                    continue
+                heads = toy_num_heads(spec.arch, (spec.training.model or {}))
+                too_big = sorted(k for k in ks if isinstance(k, int) and k > heads)
+                if too_big:
+                    raise ValueError(
+                        f"{where}: k {too_big} is above toy model {name!r}'s {heads} heads per attention layer; "
+                        f"use k <= {heads} (or 'H' for all heads)"
+                    )
+
+    # --------------------------------------------------------------------------- hub revisions and data
+
+    def hub_datasets_in_use(self) -> dict[str, HubDataset]:
+        """The `datasets` sources some enabled experiment reads from the hub: {"mmlu": ..., "glue": ...}."""
+        used: dict[str, HubDataset] = {}
+        if self.experiments.mmlu.enabled and self.experiments.mmlu.dataset == "hub" and self.models_for("mmlu"):
+            used["mmlu"] = self.datasets.mmlu
+        glue = getattr(self.experiments, "glue", None)
+        if glue is not None and getattr(glue, "enabled", False) and getattr(glue, "dataset", "hub") == "hub":
+            used["glue"] = self.datasets.glue
+        return used
+
+    def with_commits(self, commits: dict[str, str | None]) -> Config:
+        """This config with each hub revision replaced by its commit ({"models/org/repo": sha, ...}, as
+        hybrid_retrieval.locking writes); refs without a commit (a dry run without hub) stay as written."""
+        models = {
+            name: spec.model_copy(update={"revision": commits.get(f"models/{spec.repo_id}") or spec.revision})
+            if isinstance(spec, HubModel)
+            else spec
+            for name, spec in self.models.items()
+        }
+        datasets = self.datasets.model_copy(
+            update={
+                name: d.model_copy(update={"revision": commits.get(f"datasets/{d.repo_id}") or d.revision})
+                for name, d in ((n, getattr(self.datasets, n)) for n in type(self.datasets).model_fields)
+            }
+        )
+        return self.model_copy(update={"models": models, "datasets": datasets})
+
+    def dataset_record(self, name: str) -> str:
+        """Where rule download_dataset writes the snapshot record of `datasets.<name>`."""
+        return f"resources/datasets/{getattr(self.datasets, name).repo_id}/snapshot.json"
 
     def models_for(self, section: str) -> list[str]:
         """The models an experiment section runs on ([] when it is disabled), in config order."""
@@ -365,13 +544,19 @@ class Config(Strict):
         spec = self.model(name)
         if not isinstance(spec, ToyModel):
             raise ConfigError(f"model {name!r} is a {spec.source} model, not a toy; only toys are trained")
-        return {"arch": spec.arch, "seed": spec.seed, "overrides": spec.training.overrides()}
+        # numerics: not a training option, but it changes the weights, so a switch retrains (and reruns all after)
+        return {
+            "arch": spec.arch,
+            "seed": spec.seed,
+            "overrides": spec.training.overrides(),
+            "numerics": self.numerics,
+        }
 
     def haystack_params(self, name: str) -> dict[str, Any]:
         """The haystack dict of hybrid_retrieval.experiments; a toy's synthetic language is its own seed's."""
         hay = self.haystack
         if hay.kind == "paul_graham":
-            return {"kind": "paul_graham", "commit": hay.commit, "sha256": hay.sha256}
+            return {"kind": "paul_graham", "commit": hay.commit, "sha256": hay.sha256, "essays": hay.essays}
         spec = self.model(name)
         language_seed = hay.language_seed
         if language_seed is None:
@@ -379,10 +564,36 @@ class Config(Strict):
         return {"kind": "synthetic", "language_seed": language_seed, "seed": hay.seed}
 
     def settings(self, section: str) -> dict[str, Any]:
-        """An experiment's own settings: not which models, not the grid (those have their own params)."""
-        return getattr(self.experiments, section).model_dump(
+        """An experiment's own settings: not which models, not the grid (those have their own params);
+        sections that sparsify also get the config's `sparsification.head_score`."""
+        settings = getattr(self.experiments, section).model_dump(
             mode="json", exclude={"enabled", "models", "grid"}
         )
+        if section in SPARSIFYING_SECTIONS:
+            settings["head_score"] = self.sparsification.head_score
+        return settings
+
+
+# ----------------------------------------------------------------------------------------- toy heads
+
+
+@cache
+def _toy_model_defaults() -> dict[str, dict[str, Any]]:
+    """`models.toy._MODEL_DEFAULTS`, read from its source (importing it would import torch)."""
+    import ast
+
+    source = Path(__file__).with_name("models") / "toy.py"
+    for node in ast.parse(source.read_text(encoding="utf-8")).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
+        if isinstance(target, ast.Name) and target.id == "_MODEL_DEFAULTS" and node.value is not None:
+            return ast.literal_eval(node.value)
+    raise ConfigError(f"{source} has no _MODEL_DEFAULTS literal; the toy head count cannot be checked")
+
+
+def toy_num_heads(arch: str, model_overrides: dict[str, Any]) -> int:
+    """Heads per attention layer of a toy model (architecture defaults + the config's overrides)."""
+    values = {**_toy_model_defaults()[arch], **model_overrides}
+    return int(values["num_attention_heads"])
 
 
 # ----------------------------------------------------------------------------------------- load, export

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from hybrid_retrieval import hub
 from hybrid_retrieval.errors import ConfigError, ModelLoadError, UnknownArchitectureError
 from hybrid_retrieval.models import loading
 from hybrid_retrieval.models.loading import REVISION_FILE, download_snapshot, load_model
@@ -71,47 +72,84 @@ def test_bad_dtype(tiny_model_dirs: dict[str, Path]) -> None:
 
 
 def test_download_requires_commit_sha(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="'main'.*40-hex"):
+    with pytest.raises(ConfigError, match="'main'.*40-hex.*locks branches"):
         download_snapshot("google/recurrentgemma-2b", "main", tmp_path)
 
 
 def test_download_offline_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE.*Pre-download.*local model path"):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(hub.HubUnreachableError, match="not in the local Hugging Face cache.*network access"):
         download_snapshot("google/recurrentgemma-2b", SHA, tmp_path / "rg")
-    assert not (tmp_path / "rg" / REVISION_FILE).exists()
+    assert not (tmp_path / "rg").exists()
 
 
-def test_download_unreachable_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("error", "needle"),
+    [
+        ("gated", "is gated: accept its licence at .*google/recurrentgemma-2b.*set HF_TOKEN"),
+        ("unreachable", "cannot be reached .*check the network, HF_ENDPOINT"),
+    ],
+)
+def test_download_hub_errors_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: str, needle: str
+) -> None:
+    import httpx2 as httpx
     import huggingface_hub
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub.errors import GatedRepoError
 
-    def unreachable(*args: object, **kwargs: object) -> str:
-        raise LocalEntryNotFoundError("cannot reach huggingface.co")
+    def refuse(*args: object, **kwargs: object) -> str:
+        if error == "gated":
+            request = httpx.Request("GET", "https://huggingface.co/google/recurrentgemma-2b")
+            raise GatedRepoError("403 gated", response=httpx.Response(403, request=request))
+        raise httpx.ConnectError("Name or service not known")
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(loading, "_offline", lambda: False)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", unreachable)
-    with pytest.raises(ModelLoadError, match="cannot reach.*Pre-download"):
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", refuse)
+    with pytest.raises(hub.HubError, match=needle) as info:
         download_snapshot("google/recurrentgemma-2b", SHA, tmp_path / "rg")
+    assert "\n" not in str(info.value)
 
 
-def test_download_writes_revision_and_loads(
+def test_download_links_the_cache_and_loads(
     tiny_model_dirs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import huggingface_hub
 
     calls = []
+    cache = tmp_path / "hf-cache" / "snapshots" / SHA
 
-    def fake_snapshot(repo_id: str, *, revision: str, local_dir: Path, allow_patterns: list[str]) -> str:
-        # stands in for the hub: copies a snapshot, as snapshot_download(local_dir=...) would
-        calls.append((repo_id, revision, allow_patterns))
-        shutil.copytree(tiny_model_dirs["recurrent_gemma"], local_dir, dirs_exist_ok=True)
-        return str(local_dir)
+    def fake_snapshot(
+        repo_id: str, *, repo_type: str, revision: str, allow_patterns: list[str], endpoint: str
+    ) -> str:
+        # stands in for the hub: a snapshot in the cache, as snapshot_download(...) returns it
+        calls.append((repo_id, repo_type, revision, allow_patterns))
+        shutil.copytree(tiny_model_dirs["recurrent_gemma"], cache, dirs_exist_ok=True)
+        return str(cache)
 
-    monkeypatch.setattr(loading, "_offline", lambda: False)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
-    dest = download_snapshot("google/recurrentgemma-2b", SHA, tmp_path / "rg")
-    assert calls == [("google/recurrentgemma-2b", SHA, ["*.json", "*.safetensors", "*.model", "tokenizer*"])]
+    dest = download_snapshot("google/recurrentgemma-2b", "main", tmp_path / "rg", commit=SHA)
+    patterns = ["*.json", "*.safetensors", "*.model", "tokenizer*", "*.jinja"]
+    assert calls == [("google/recurrentgemma-2b", "model", SHA, patterns)]
     assert (dest / REVISION_FILE).read_text().strip() == SHA
+    record = json.loads((dest / "snapshot.json").read_text())
+    assert record == {
+        "repo_id": "google/recurrentgemma-2b",
+        "repo_type": "model",
+        "revision": "main",
+        "commit": SHA,
+        "path": str(cache.resolve()),
+    }
+    weights = dest / "model.safetensors"
+    assert weights.is_symlink() and weights.resolve() == (cache / "model.safetensors").resolve()  # not a copy
     assert load_model(dest).revision == SHA
+
+
+def test_cuda_without_gpu_fails_at_once_in_one_line(tiny_model_dirs: dict[str, Path]) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    with pytest.raises(
+        loading.DeviceError, match="device 'cuda' is configured but .*set device: cpu"
+    ) as info:
+        load_model(tiny_model_dirs["jamba"], device="cuda")
+    assert "\n" not in str(info.value)

@@ -13,7 +13,12 @@ from hybrid_retrieval.aggregate import TABLE_NAMES
 
 TOY_MODELS = [name for name, m in CFG.models.items() if m.source == "toy"]
 HUB_MODELS = [name for name, m in CFG.models.items() if m.source == "hub"]
+# Hub datasets some experiment reads, downloaded by download_dataset (repo_id -> config.HubDataset)
+HUB_DATASETS = {d.repo_id: d for d in CFG.hub_datasets_in_use().values()}
 HAYSTACK_DIR = "resources/haystack/paul_graham"
+# GPUs per model job (the `gpu` resource of each model-loading rule). A local run with
+# `--resources gpu=1` never puts two model jobs on one GPU; SLURM requests it once (--gpus).
+MODEL_GPUS = 0 if CFG.device in ("cpu", "mps") else 1
 
 
 def one_of(names):
@@ -31,7 +36,8 @@ wildcard_constraints:
 _GLUE = ("hybrid_retrieval.experiments",)
 CODE = {
     "toy": code_digest("hybrid_retrieval.models.toy"),
-    "download": code_digest("hybrid_retrieval.models.loading", shallow=_GLUE),
+    "download": code_digest("hybrid_retrieval.models.loading"),
+    "dataset": code_digest("hybrid_retrieval.hub"),
     "haystack": code_digest("hybrid_retrieval.tasks.haystack"),
     "retrieval": code_digest(
         "hybrid_retrieval.evaluate",
@@ -85,6 +91,23 @@ def hub_params(wildcards):
     return {"repo_id": spec.repo_id, "revision": spec.revision}
 
 
+def _pin(key):
+    """The locked pin of "models/<repo>" or "datasets/<repo>" (HUB_PINS, resolved by the Snakefile)."""
+    return next(p for p in HUB_PINS if p.ref.key == key)
+
+
+def hub_snapshot_params(wildcards):
+    """A hub model's repository, the revision as the config names it, and its locked commit."""
+    pin = _pin(f"models/{CFG.models[wildcards.model].repo_id}")
+    return {"repo_id": pin.ref.repo_id, "revision": pin.ref.revision, "commit": pin.commit}
+
+
+def dataset_params(wildcards):
+    """A hub dataset's repository, revision as named and locked commit (for download_dataset)."""
+    pin = _pin(f"datasets/{wildcards.org}/{wildcards.repo}")
+    return {"repo_id": pin.ref.repo_id, "revision": pin.ref.revision, "commit": pin.commit}
+
+
 def haystack_params(wildcards):
     return CFG.haystack_params(wildcards.model)
 
@@ -118,17 +141,23 @@ def grid_params(section):
 
 
 def settings_params(section):
-    """The experiment's own settings (not which models, not the grid: those have their own params)."""
-    return getattr(CFG.experiments, section).model_dump(
+    """The experiment's own settings (not which models, not the grid: those have their own params).
+    MMLU's dataset "hub" becomes the path of its downloaded snapshot record."""
+    settings = getattr(CFG.experiments, section).model_dump(
         mode="json", exclude={"enabled", "models", "grid"}
     )
+    if section == "mmlu" and settings["dataset"] == "hub":
+        settings["dataset"] = CFG.dataset_record("mmlu")
+    return settings
 
 
 def mmlu_inputs(wildcards):
     """The model and, for a dataset on disk, the dataset (so a missing one is a clear missing input)."""
     inputs = {"model": model_dir(wildcards)}
     dataset = CFG.experiments.mmlu.dataset
-    if dataset != "toy" and not dataset.startswith("hub:"):
+    if dataset == "hub":
+        inputs["dataset"] = CFG.dataset_record("mmlu")  # rule download_dataset
+    elif dataset != "toy" and not dataset.startswith("hub:"):
         inputs["dataset"] = dataset
     return inputs
 

@@ -10,6 +10,8 @@ rule score_attention_heads:
         "logs/score_attention_heads/{model}.log",
     benchmark:
         "logs/score_attention_heads/{model}.benchmark.tsv"
+    resources:
+        gpu=MODEL_GPUS,
     conda:
         "../../envs/torch.yaml"
     params:
@@ -32,6 +34,8 @@ rule run_sparsity_sweep:
         "logs/run_sparsity_sweep/{model}.log",
     benchmark:
         "logs/run_sparsity_sweep/{model}.benchmark.tsv"
+    resources:
+        gpu=MODEL_GPUS,
     conda:
         "../../envs/torch.yaml"
     params:
@@ -55,6 +59,8 @@ rule record_attention_heads:
         "logs/record_attention_heads/{model}.log",
     benchmark:
         "logs/record_attention_heads/{model}.benchmark.tsv"
+    resources:
+        gpu=MODEL_GPUS,
     conda:
         "../../envs/torch.yaml"
     params:

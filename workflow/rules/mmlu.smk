@@ -10,6 +10,8 @@ rule score_mmlu:
         "logs/score_mmlu/{model}/top-{k}-heads.log",
     benchmark:
         "logs/score_mmlu/{model}/top-{k}-heads.benchmark.tsv"
+    resources:
+        gpu=MODEL_GPUS,
     conda:
         "../../envs/torch.yaml"
     params:

@@ -1,4 +1,7 @@
-# Models and data: a toy trained here, or a hub snapshot at a pinned revision; the needle-test essays.
+# Models and data: a toy trained here, or a hub snapshot at its locked commit (in the standard HF cache,
+# linked from resources/models/{model}); the needle-test essays. Downloads are local rules: on a cluster
+# they run on the submit host (compute nodes are often offline).
+
 
 
 rule train_toy_model:
@@ -28,10 +31,11 @@ rule download_model_snapshot:
         "logs/download_model_snapshot/{model}.benchmark.tsv"
     wildcard_constraints:
         model=one_of(HUB_MODELS),
+    localrule: True
     conda:
         "../../envs/torch.yaml"
     params:
-        hub=hub_params,
+        hub=hub_snapshot_params,
         code=CODE["download"],
     script:
         "../scripts/download_model_snapshot.py"
@@ -44,6 +48,7 @@ rule download_haystack:
         "logs/download_haystack/paul_graham.log",
     benchmark:
         "logs/download_haystack/paul_graham.benchmark.tsv"
+    localrule: True
     conda:
         "../../envs/report.yaml"
     params:

@@ -11,6 +11,8 @@ rule run_baseline_retrieval:
         "logs/run_baseline_retrieval/{model}.log",
     benchmark:
         "logs/run_baseline_retrieval/{model}.benchmark.tsv"
+    resources:
+        gpu=MODEL_GPUS,
     conda:
         "../../envs/torch.yaml"
     params:
@@ -34,6 +36,8 @@ rule run_attention_ablation:
         "logs/run_attention_ablation/{model}.log",
     benchmark:
         "logs/run_attention_ablation/{model}.benchmark.tsv"
+    resources:
+        gpu=MODEL_GPUS,
     conda:
         "../../envs/torch.yaml"
     params:
@@ -57,6 +61,8 @@ rule run_jrt_retrieval:
         "logs/run_jrt_retrieval/{model}.log",
     benchmark:
         "logs/run_jrt_retrieval/{model}.benchmark.tsv"
+    resources:
+        gpu=MODEL_GPUS,
     conda:
         "../../envs/torch.yaml"
     params:
@@ -80,6 +86,8 @@ rule run_exposure_grid:
         "logs/run_exposure_grid/{model}.log",
     benchmark:
         "logs/run_exposure_grid/{model}.benchmark.tsv"
+    resources:
+        gpu=MODEL_GPUS,
     conda:
         "../../envs/torch.yaml"
     params:
@@ -103,6 +111,8 @@ rule run_layer_controls:
         "logs/run_layer_controls/{model}.log",
     benchmark:
         "logs/run_layer_controls/{model}.benchmark.tsv"
+    resources:
+        gpu=MODEL_GPUS,
     conda:
         "../../envs/torch.yaml"
     params:

@@ -3,7 +3,15 @@
 Toy and real models go through the same `load_model`: a directory with `config.json`, `*.safetensors`
 and tokenizer files. Only safetensors are loaded and `trust_remote_code` is off, so loading never runs
 code from the model repository. The revision recorded in results comes from `revision.txt` (written by
-`download_snapshot`) or, for locally made models, from a hash of the weights.
+`download_snapshot`: the exact hub commit) or, for locally made models, from a hash of the weights.
+
+Hub snapshots live in the standard Hugging Face cache (`HF_HOME`); `download_snapshot` makes the model
+directory a folder of links to the cached files, so a model already in the cache is not downloaded again
+and nothing is stored twice.
+
+`device`: "cpu", "cuda:N" (one GPU), "cuda" (every visible GPU: the model is spread over them with
+accelerate's device_map when it does not fit one, never offloaded to the CPU), "mps". A CUDA device on a
+machine without a usable GPU fails at once with one line (`DeviceError`), never a silent CPU run.
 """
 
 from __future__ import annotations
@@ -18,16 +26,54 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from hybrid_retrieval.errors import ConfigError, ModelLoadError
+from hybrid_retrieval import hub
+from hybrid_retrieval.errors import ConfigError, HybridRetrievalError, ModelLoadError
 from hybrid_retrieval.io import write_text
 from hybrid_retrieval.models.base import ArchitectureAdapter
 from hybrid_retrieval.models.registry import get_adapter
 
 REVISION_FILE = "revision.txt"
+SNAPSHOT_FILE = "snapshot.json"  # {repo_id, revision, commit, path} of a hub snapshot
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-# Everything from_pretrained needs and nothing that could execute (no *.py, no pickled *.bin).
-SNAPSHOT_PATTERNS = ["*.json", "*.safetensors", "*.model", "tokenizer*"]
+# Everything from_pretrained needs and nothing that could execute (no *.py, no pickled *.bin): configs,
+# safetensors, tokenizer files, chat templates (*.jinja).
+SNAPSHOT_PATTERNS = hub.MODEL_PATTERNS
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+class DeviceError(HybridRetrievalError):
+    """The configured device is not usable on this machine (no GPU visible, ...)."""
+
+
+def check_device(device: str) -> str:
+    """The device if this machine can run on it; DeviceError (one line, with the fix) otherwise."""
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            why = (
+                "this torch build has no CUDA"
+                if torch.version.cuda is None
+                else f"no GPU is visible (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})"
+            )
+            raise DeviceError(
+                f"device {device!r} is configured but {why}; run on a GPU node (SLURM: the rule's gpu resource), "
+                "install a CUDA build of torch, or set device: cpu in the config for a (slow) CPU run"
+            )
+        if ":" in device and int(device.split(":")[1]) >= torch.cuda.device_count():
+            raise DeviceError(
+                f"device {device!r} is configured but only {torch.cuda.device_count()} GPU(s) are visible; "
+                "use device: cuda (every visible GPU) or a smaller index"
+            )
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError("device 'mps' is configured but MPS is not available; set device: cpu")
+    return device
+
+
+def _gpu_memory_map(fraction: float = 0.92) -> dict[int | str, int]:
+    """max_memory for accelerate: each visible GPU's total memory (a margin left for activations); no CPU."""
+    return {
+        i: int(torch.cuda.get_device_properties(i).total_memory * fraction)
+        for i in range(torch.cuda.device_count())
+    }
 
 
 @dataclass
@@ -91,8 +137,12 @@ def load_model(
     model_dir = Path(model_dir)
     if dtype not in DTYPES:
         raise ConfigError(f"dtype {dtype!r} is not supported; use one of {', '.join(DTYPES)}")
+    check_device(device)  # before any weights are read
     model_type = _check_model_dir(model_dir)
     adapter = get_adapter(model_type)  # UnknownArchitectureError before any weights are read
+    # "cuda" = every visible GPU: accelerate places the layers straight onto the GPUs (never the CPU), so
+    # a model larger than one GPU (Jamba-Mini-1.6, ~97 GiB in bf16) runs on several smaller ones.
+    placement = {"device_map": "auto", "max_memory": _gpu_memory_map()} if device == "cuda" else {}
     try:
         model = AutoModelForCausalLM.from_pretrained(
             model_dir,
@@ -101,11 +151,22 @@ def load_model(
             trust_remote_code=False,
             local_files_only=True,
             attn_implementation="eager",
+            **placement,
         )
         tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False, local_files_only=True)
     except (OSError, ValueError) as error:
         raise ModelLoadError(f"could not load the model in {str(model_dir)!r}: {error}") from error
-    model.to(device)
+    if placement:
+        off_gpu = sorted(
+            {str(d) for d in getattr(model, "hf_device_map", {}).values() if not isinstance(d, int)}
+        )
+        if off_gpu:
+            raise ModelLoadError(
+                f"{model_dir.name} does not fit the visible GPUs ({torch.cuda.device_count()}): parts would go to "
+                f"{off_gpu}; use more or larger GPUs (Jamba-Mini-1.6 needs ~97 GiB in bf16)"
+            )
+    else:
+        model.to(device)
     model.eval()
     revision_path = model_dir / REVISION_FILE
     if revision_path.is_file():
@@ -117,38 +178,51 @@ def load_model(
     )
 
 
-def _offline() -> bool:
-    import huggingface_hub.constants
+def _link_snapshot(snapshot: Path, dest: Path) -> None:
+    """`dest` becomes a folder of links to the cached snapshot's files (same relative layout)."""
+    for path in sorted(snapshot.rglob("*")):
+        if path.is_dir():
+            continue
+        link = dest / path.relative_to(snapshot)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(path.resolve())
 
-    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
-    return flag in {"1", "ON", "YES", "TRUE"} or bool(huggingface_hub.constants.HF_HUB_OFFLINE)
 
-
-def download_snapshot(repo_id: str, revision: str, dest: str | os.PathLike[str]) -> Path:
-    """Download a pinned hub snapshot (safetensors, configs, tokenizer) into `dest`, record the revision."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+def download_snapshot(
+    repo_id: str, revision: str, dest: str | os.PathLike[str], *, commit: str | None = None
+) -> Path:
+    """A hub model at one exact commit: downloaded into the standard HF cache (HF_HOME; nothing when it is
+    already there), then `dest` made a folder of links to it plus `revision.txt` (the commit) and
+    `snapshot.json` {repo_id, revision, commit, path}. `revision` may be a branch/tag when `commit` is given
+    (the locked commit); without `commit` it must be the sha itself."""
+    import shutil
+    import tempfile
 
     dest = Path(dest)
-    if not _SHA_RE.match(revision or ""):
+    commit = commit or revision
+    if not _SHA_RE.match(commit or ""):
         raise ConfigError(
-            f"revision {revision!r} for {repo_id!r} is not a 40-hex commit sha; pin the exact commit "
-            "(a branch or tag can move and change results)"
+            f"revision {revision!r} for {repo_id!r} is not a 40-hex commit sha and no locked commit was given; "
+            "pin the exact commit, or run the workflow, which resolves and locks branches (hybrid_retrieval.locking)"
         )
-    hint = (
-        f"Pre-download {repo_id}@{revision} on a machine with network access (hybrid-retrieval "
-        f"download-model) and copy it to {str(dest)!r}, or pass a local model path"
-    )
-    if _offline():
-        raise ModelLoadError(f"cannot download {repo_id!r}: HF_HUB_OFFLINE is set. {hint}")
-    try:
-        snapshot_download(repo_id, revision=revision, local_dir=dest, allow_patterns=SNAPSHOT_PATTERNS)
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError, OSError) as error:
-        raise ModelLoadError(f"could not download {repo_id!r} at {revision}: {error}. {hint}") from error
-    if not any(dest.glob("*.safetensors")):
+    snapshot = hub.download(repo_id, commit, "model", SNAPSHOT_PATTERNS)
+    if not any(snapshot.glob("*.safetensors")):
         raise ModelLoadError(
-            f"{repo_id}@{revision} has no *.safetensors files; only safetensors are loaded. Pick a "
+            f"{repo_id}@{commit} has no *.safetensors files; only safetensors are loaded. Pick a "
             "revision that ships safetensors"
         )
-    write_text(revision + "\n", dest / REVISION_FILE)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        _link_snapshot(snapshot, tmp)
+        write_text(commit + "\n", tmp / REVISION_FILE)
+        hub.write_snapshot_record(
+            hub.snapshot_record(repo_id, revision, commit, snapshot, "model"), tmp / SNAPSHOT_FILE
+        )
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
     return dest

@@ -156,14 +156,77 @@ def load_mmlu_hub(dataset: str = "cais/mmlu", config: str = "all") -> MCDataset:
     return _group(records, dataset)
 
 
+# Configs of the hub repo cais/mmlu that are not one subject ("all" repeats every subject).
+HUB_NON_SUBJECT_CONFIGS = ("all", "auxiliary_train")
+
+
+def is_hub_parquet_dir(root: str | os.PathLike[str]) -> bool:
+    """A hub dataset snapshot: `<config>/<split>-*.parquet` (cais/mmlu: one config per subject)."""
+    root = Path(root)
+    return root.is_dir() and any(root.glob("*/test-*.parquet"))
+
+
+def load_mmlu_hub_dir(root: str | os.PathLike[str]) -> MCDataset:
+    """cais/mmlu as `snapshot_download` returns it: `<subject>/{dev,validation,test}-*.parquet` with
+    columns question, subject, choices, answer (index). Subjects sorted, rows in file order."""
+    import polars as pl
+
+    root = Path(root)
+    records: list[dict[str, object]] = []
+    subjects = sorted(
+        d for d in root.iterdir() if d.is_dir() and d.name not in HUB_NON_SUBJECT_CONFIGS and not d.name.startswith(".")
+    )
+    for subject_dir in subjects:
+        for split_file in sorted(subject_dir.glob("*.parquet")):
+            split_name = split_file.name.split("-", 1)[0]
+            split = "val" if split_name == "validation" else split_name
+            if split not in SPLITS:
+                continue
+            df = pl.read_parquet(split_file)
+            missing = {"question", "choices", "answer"} - set(df.columns)
+            if missing:
+                raise DataError(f"{split_file} lacks columns {sorted(missing)}; expected cais/mmlu's layout")
+            subject = subject_dir.name
+            records += [{"subject": subject, **row, "split": split} for row in df.to_dicts()]
+    if not records:
+        raise DataError(f"{root} holds no <subject>/<split>-*.parquet files (cais/mmlu's hub layout)")
+    data = _group(records, str(root))
+    if "test" not in data:
+        raise DataError(f"{root} has no test split (<subject>/test-*.parquet)")
+    return data
+
+
+def load_mmlu_snapshot(record: str | os.PathLike[str]) -> MCDataset:
+    """The dataset of a `snapshot.json` written by the workflow's download_dataset rule (HF cache)."""
+    from hybrid_retrieval.hub import read_snapshot_record
+
+    return load_mmlu_hub_dir(read_snapshot_record(record)["path"])
+
+
+def dataset_label(source: str | os.PathLike[str]) -> str:
+    """"<repo_id>@<commit>" for a snapshot record (what the results name), else "mmlu"."""
+    text = str(source)
+    if text.endswith(".json") and Path(text).is_file():
+        from hybrid_retrieval.hub import read_snapshot_record
+
+        record = read_snapshot_record(text)
+        return f"{record['repo_id']}@{record['commit']}"
+    return "mmlu"
+
+
 def load_mc_dataset(source: str | os.PathLike[str]) -> MCDataset:
-    """Dispatch on the source: a `.parquet` file, a CSV directory, or `hub:<dataset>[:<config>]`."""
+    """Dispatch on the source: a `snapshot.json` record (the workflow's hub download), a `.parquet` file,
+    a hub-layout parquet directory, a CSV directory, or `hub:<dataset>[:<config>]`."""
     text = str(source)
     if text.startswith("hub:"):
         name, _, config = text.removeprefix("hub:").partition(":")
         return load_mmlu_hub(name, config or "all")
+    if text.endswith(".json"):
+        return load_mmlu_snapshot(source)
     if text.endswith(".parquet"):
         return load_mmlu_parquet(source)
+    if is_hub_parquet_dir(source):
+        return load_mmlu_hub_dir(source)
     return load_mmlu_csv_dir(source)
 
 
