@@ -17,6 +17,8 @@ Dict shapes (all produced by the Snakefile's `common.smk` from `hybrid_retrieval
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -251,13 +253,15 @@ def run_experiment(
     head_scores_path: str | os.PathLike[str] | None = None,
     device: str = "cpu",
     threads: int = 1,
-    progress_path: str | os.PathLike[str] | None = None,
+    progress_path: str | os.PathLike[str] | None = "auto",
 ) -> pl.DataFrame:
     """Run every condition of a retrieval experiment into `out_path` (one row per trial x condition).
 
     `progress_path`: a side file that collects the rows as they finish (checkpointed every trial batch)
     and is read back on a rerun, so a killed job resumes at its next batch; `out_path` is written once,
-    at the end, and the side file removed. Without it, rows are checkpointed into `out_path` itself.
+    at the end, and the side file removed. "auto" (default) = `progress_file(...)`: next to `out_path`,
+    keyed by every parameter and the code digest, so Snakemake (which deletes a job's outputs before it
+    reruns it) never deletes it and a changed job never reuses it. None: checkpoint into `out_path`.
     The model dict's `prefill_boundary` ("auto" = the authors' per architecture) is resolved here."""
     if experiment not in RETRIEVAL_EXPERIMENTS:
         raise ConfigError(
@@ -277,6 +281,13 @@ def run_experiment(
         "%s on %s: %d conditions x %d trials", experiment, loaded.name, len(conditions), len(trials[False])
     )
     boundary = resolve_prefill_boundary(model.get("prefill_boundary", "auto"), loaded)
+    if progress_path == "auto":
+        progress_path = progress_file(
+            out_path,
+            experiment=experiment, model=dict(model), grid=dict(grid), haystack=dict(haystack),
+            settings=dict(settings), revision=loaded.revision, prefill_boundary=boundary,
+            head_scores=_file_digest(head_scores_path), code=retrieval_code_digest(),
+        )  # fmt: skip
     # Conditions on the same prompts run together: one prefill per trial batch feeds all of them.
     groups: dict[tuple[bool, ...], list[InterventionSpec]] = {}
     for spec, kinds in conditions:
@@ -304,6 +315,33 @@ def run_experiment(
         write_parquet(table, out_path)
         work.unlink()
     return table
+
+
+def retrieval_code_digest() -> str:
+    """Digest of the code a retrieval job runs (workflow_support.code_digest)."""
+    from hybrid_retrieval.workflow_support import code_digest
+
+    return code_digest(
+        "hybrid_retrieval.evaluate",
+        "hybrid_retrieval.tasks.niah",
+        "hybrid_retrieval.tasks.haystack",
+        "hybrid_retrieval.interventions",
+        "hybrid_retrieval.sparsify",
+        shallow=("hybrid_retrieval.experiments",),
+    )
+
+
+def _file_digest(path: str | os.PathLike[str] | None) -> str | None:
+    return None if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def progress_file(out_path: str | os.PathLike[str], **params: Any) -> Path:
+    """`<out dir>/.progress/<out stem>.<16 hex of the params>.parquet`: a job's rows in progress. Not a
+    declared output, so Snakemake leaves it when it reruns a killed job; the key changes with any param."""
+    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+    key = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    out_path = Path(out_path)
+    return out_path.parent / ".progress" / f"{out_path.stem}.{key}.parquet"
 
 
 def run_head_scores(
