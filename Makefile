@@ -21,6 +21,7 @@ system-deps:
 	@bash scripts/install-system-deps.sh
 
 reproduce: $(STAMP) system-deps
+	@bash scripts/clear-stale-lock.sh
 	$(VENV)/bin/snakemake --configfile $(CONFIG) --profile profiles/local --cores $(CORES)
 	@echo "Report: results/report/index.html  Claims: results/claims.csv  Paper: paper/build/main.pdf"
 
