@@ -171,7 +171,7 @@ def summarize_retrieval(trials: pl.DataFrame, *, by_cell: bool = False) -> pl.Da
     attention can reach; `n_all` and `exact_rate_all` count every trial. Per cell every trial counts
     (the heatmaps show the unreachable cells as they are) and `reachable` says whether the cell's were."""
     keys = CELL_KEYS if by_cell else RETRIEVAL_KEYS
-    counted = pl.lit(True) if by_cell else pl.col("reachable")
+    counted = pl.col("exact").is_not_null() if by_cell else pl.col("reachable")  # by cell: every trial
     grouped = trials.group_by(keys).agg(
         counted.sum().cast(pl.Int64).alias("n"),
         (pl.col("exact") & counted).sum().cast(pl.Int64).alias("n_exact"),
@@ -181,7 +181,7 @@ def summarize_retrieval(trials: pl.DataFrame, *, by_cell: bool = False) -> pl.Da
         pl.col("reachable").all().alias("reachable"),
     )
     out = grouped.with_columns(
-        _rate_columns(pl.col("n"), pl.col("n_exact"), "exact_rate"),
+        *_rate_columns(pl.col("n"), pl.col("n_exact"), "exact_rate"),
         (pl.col("n_exact_all") / pl.col("n_all")).alias("exact_rate_all"),
     )
     extra = ["reachable"] if by_cell else ["n_all", "exact_rate_all"]

@@ -37,6 +37,8 @@ class ClaimsConfig(pydantic.BaseModel, extra="forbid", frozen=True):
 
     # Claims 1-3 and 5 say something only about a model that retrieves when intact, claim 4 only about
     # one above chance on the multiple-choice set: below these, the claim FAILs as "not testable".
+    # Every retrieval rate here counts only the trials whose needle is reachable (within a local
+    # attention window of the first answer step; all trials of a global-attention model).
     min_intact_exact: float = pydantic.Field(0.8, ge=0, le=1)
     min_intact_accuracy: float = pydantic.Field(0.4, ge=0, le=1)
     # Claim 1: "0%" with a little slack for a chance hit of the whole sentence.
@@ -44,10 +46,12 @@ class ClaimsConfig(pydantic.BaseModel, extra="forbid", frozen=True):
     # Claim 2: JRT exact rate <= standard prompt exact rate + tolerance at each of these k.
     jrt_ks: tuple[int, ...] = (0, 1, 2)
     jrt_tolerance: float = pydantic.Field(0.05, ge=0, le=1)
-    # Claim 3: the smallest kept fraction with >= retention_fraction x intact exact retrieval.
+    # Claim 3: the smallest kept fraction with >= retention_fraction x intact exact retrieval must be at
+    # most the paper's 5/32 = 15.6% + sparsity_tolerance. 0.05 lets a model whose head steps are coarse
+    # express "~15%": RG-2B (10 heads) at k = 2 = 20%, RG-9B (16) at k = 3 = 18.75%, Jamba (32) at k = 6.
     retention_fraction: float = pydantic.Field(0.95, gt=0, le=1)
     sparsity_paper_fraction: float = 5 / 32
-    sparsity_max_fraction: float = pydantic.Field(0.25, gt=0, le=1)
+    sparsity_tolerance: float = pydantic.Field(0.05, ge=0, le=1)
     sparsity_phase: Literal["generation", "all"] = "generation"
     # Claim 4: MMLU retention at the chosen k. `mmlu_k` maps model -> k; models not listed use the k
     # whose kept fraction is nearest the paper's 5/32 (toy models have too few heads for k = 5).
@@ -93,15 +97,25 @@ def _untestable(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> 
     base = _rows(summary, model, experiment="baseline", kind="none")
     if base is None:
         return ClaimResult(NOT_RUN, detail="no baseline rows: the intact retrieval rate is unknown")
+    if base["exact_rate"].null_count() == base.height:
+        return ClaimResult(FAIL, None, "not testable: no baseline trial has its needle within reach")
     intact = float(base["exact_rate"].min())
     if intact < cfg.min_intact_exact:
         return ClaimResult(
             FAIL,
             None,
-            f"not testable: intact exact retrieval is {_pct(intact)} < {_pct(cfg.min_intact_exact)}, "
-            "so the model does not retrieve to begin with",
+            f"not testable: intact exact retrieval is {_pct(intact)} < {_pct(cfg.min_intact_exact)}"
+            f"{_reach(base)}, so the model does not retrieve to begin with",
         )
     return None
+
+
+def _reach(rows: pl.DataFrame) -> str:
+    """" over n of N trials (needle within reach)" when some trials were out of the window, else ""."""
+    if "n_all" not in rows.columns:
+        return ""
+    n, total = int(rows["n"].sum()), int(rows["n_all"].sum())
+    return "" if n == total else f" over {n} of {total} trials (the rest have the needle beyond the window)"
 
 
 def claim_ablation(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> ClaimResult:
@@ -114,7 +128,9 @@ def claim_ablation(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) 
     worst = rows.sort(["exact_rate", "phase"], descending=[True, False]).row(0, named=True)
     measured = worst["exact_rate"]
     parts = ", ".join(
-        f"{r['phase']}: {_pct(r['exact_rate'])} (n={r['n']})"
+        f"{r['phase']}: {_pct(r['exact_rate'])} (n={r['n']}"
+        + (f" reachable of {r['n_all']}" if "n_all" in rows.columns and r["n_all"] != r["n"] else "")
+        + ")"
         for r in rows.sort("phase").iter_rows(named=True)
     )
     status = PASS if measured <= cfg.ablation_max_exact else FAIL
@@ -177,11 +193,12 @@ def claim_sparsity(curve: pl.DataFrame | None, model: str, cfg: ClaimsConfig) ->
             f"no k reaches {_pct(cfg.retention_fraction)} of the all-heads rate ({_pct(best['reference'])})",
         )
     measured = best["kept_fraction"]
-    status = PASS if measured <= cfg.sparsity_max_fraction else FAIL
+    limit = cfg.sparsity_paper_fraction + cfg.sparsity_tolerance
+    status = PASS if measured <= limit + 1e-12 else FAIL
     detail = (
         f"smallest k = {best['k_min']} of {best['num_heads']} heads per layer ({_pct(measured)} kept) reaches "
         f"{_pct(best['value'])} vs {_pct(best['reference'])} with all heads (>= {_pct(cfg.retention_fraction)} "
-        f"of it); paper: {_pct(cfg.sparsity_paper_fraction)}; pass if <= {_pct(cfg.sparsity_max_fraction)}"
+        f"of it); paper: {_pct(cfg.sparsity_paper_fraction)}; pass if <= {_pct(limit)}"
     )
     return ClaimResult(status, measured, detail)
 
@@ -268,6 +285,55 @@ def claim_exposure(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) 
     return ClaimResult(PASS if ok else FAIL, measured, detail)
 
 
+def criteria(cfg: ClaimsConfig | None = None) -> dict[int, str]:
+    """Each claim's pass criterion in words, from the config: the one place it is stated. ARTIFACT.md
+    quotes `criteria_markdown()` of the defaults (a test keeps them equal) and the report shows it."""
+    c = cfg or ClaimsConfig()
+    hidden = "/".join(c.exposure_hidden_modes)
+    visible = "/".join(c.exposure_visible_modes)
+    prefill = "/".join(c.exposure_visible_prefill)
+    gate = (
+        f"intact (baseline) exact rate >= {_pct(c.min_intact_exact)}, else FAIL "
+        "\"not testable\". Every retrieval rate counts only trials whose needle is within reach (inside a "
+        "local attention window at the first answer step; all trials for global attention), with the count."
+    )
+    return {
+        0: gate,
+        1: f"max exact rate at k = 0 over the phases run <= {_pct(c.ablation_max_exact)}",
+        2: f"at each k in {list(c.jrt_ks)}: JRT exact rate <= standard-prompt exact rate + {_pct(c.jrt_tolerance)}",
+        3: (
+            f"smallest kept fraction k/H whose exact rate is >= {_pct(c.retention_fraction)} of the all-heads rate "
+            f"(phase {c.sparsity_phase}) <= the paper's {_pct(c.sparsity_paper_fraction)} + "
+            f"{_pct(c.sparsity_tolerance)} = {_pct(c.sparsity_paper_fraction + c.sparsity_tolerance)}"
+        ),
+        4: (
+            f"MMLU retention r = acc(k) / acc(all heads) with "
+            + (
+                f"|r - {c.mmlu_paper_retention:.2f}| <= {c.mmlu_tolerance:.2f}"
+                if c.mmlu_mode == "within"
+                else f"r >= {c.mmlu_paper_retention - c.mmlu_tolerance:.2f}"
+            )
+            + f"; k from claims.mmlu_k, else the k nearest {_pct(c.sparsity_paper_fraction)} of the heads; "
+            f"all-heads accuracy >= {_pct(c.min_intact_accuracy)} else \"not testable\"; GLUE retention is "
+            "reported beside it, not checked"
+        ),
+        5: (
+            f"(a) needle hidden during generation: every cell with generation mode {hidden} (any prefill mode) "
+            f"<= {_pct(c.exposure_hidden_max)}; (b) needle and context available: every cell with generation "
+            f"mode {visible} and prefill mode {prefill} >= {_pct(c.exposure_visible_min)}. Only these are "
+            "checked; the other cells (only/balanced generation, omit/null prefill) are reported in the detail"
+        ),
+    }
+
+
+def criteria_markdown(cfg: ClaimsConfig | None = None) -> str:
+    """The criteria as a Markdown list (ARTIFACT.md quotes this text verbatim)."""
+    labels = {0: "Gate (claims 1, 2, 3, 5)"}
+    return "\n".join(
+        f"- **{labels.get(claim_id, f'Claim {claim_id}')}**: {text}" for claim_id, text in criteria(cfg).items()
+    )
+
+
 Check = Callable[[pl.DataFrame | None, str, ClaimsConfig], ClaimResult]
 # claim id -> (table it reads, check, paper value, tolerance from the config)
 CHECKS: dict[int, tuple[str, Check, Callable[[ClaimsConfig], float], Callable[[ClaimsConfig], float]]] = {
@@ -277,7 +343,7 @@ CHECKS: dict[int, tuple[str, Check, Callable[[ClaimsConfig], float], Callable[[C
         "sparsity_curve",
         claim_sparsity,
         lambda c: c.sparsity_paper_fraction,
-        lambda c: c.sparsity_max_fraction,
+        lambda c: c.sparsity_tolerance,
     ),
     4: ("mmlu_summary", claim_mmlu, lambda c: c.mmlu_paper_retention, lambda c: c.mmlu_tolerance),
     5: ("retrieval_summary", claim_exposure, lambda c: 0.0, lambda c: c.exposure_hidden_max),

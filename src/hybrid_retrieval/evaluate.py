@@ -49,6 +49,8 @@ RETRIEVAL_SCHEMA: dict[str, pl.DataType] = {
     "phase": pl.String,
     "generation_mode": pl.String,
     "prefill_mode": pl.String,
+    "exposure_rule": pl.String,
+    "head_score": pl.String,
     "spec_seed": pl.Int64,
     "prefill_boundary": pl.String,
     "prompt_variant": pl.String,

@@ -149,8 +149,8 @@ def grid_trials(
 # --------------------------------------------------------------------------------------------- specs
 
 
-def _topk(k: int, phase: str) -> InterventionSpec:
-    return InterventionSpec(kind="entropy_topk", k=k, phase=phase)
+def _topk(k: int, phase: str, head_score: str = "entropy") -> InterventionSpec:
+    return InterventionSpec(kind="entropy_topk", k=k, phase=phase, head_score=head_score)
 
 
 def experiment_specs(
@@ -163,16 +163,25 @@ def experiment_specs(
     """The conditions of `experiment`: (spec, prompt kinds) pairs, where a prompt kind is False for the
     standard prompt and True for Just Read Twice. Order is the config's order (it decides run order only)."""
     standard = (False,)
+    score = settings.get("head_score", "entropy")
     if experiment == "baseline":
         return [(InterventionSpec(kind="none"), standard)]
     if experiment == "attention_ablated":
-        return [(_topk(0, phase), standard) for phase in settings["phases"]]
+        return [(_topk(0, phase, score), standard) for phase in settings["phases"]]
     if experiment == "jrt":
         # Both prompts under one spec: run_retrieval replaces a spec's rows that are not in its trials.
-        return [(_topk(resolve_k(k, loaded), settings["phase"]), (False, True)) for k in settings["k"]]
+        return [(_topk(resolve_k(k, loaded), settings["phase"], score), (False, True)) for k in settings["k"]]
     if experiment == "exposure":
         return [
-            (InterventionSpec(kind="none", generation_mode=g, prefill_mode=p), standard)
+            (
+                InterventionSpec(
+                    kind="none",
+                    generation_mode=g,
+                    prefill_mode=p,
+                    exposure_rule=settings.get("rule", "authors"),
+                ),
+                standard,
+            )
             for g in settings["generation_modes"]
             for p in settings["prefill_modes"]
         ]
@@ -222,7 +231,7 @@ def sweep_specs(
     specs = []
     for phase in settings["phases"]:
         for k in ks:
-            specs.append(_topk(k, phase))
+            specs.append(_topk(k, phase, settings.get("head_score", "entropy")))
             if not 0 < k < h:
                 continue
             if random_cfg.get("enabled"):
@@ -388,7 +397,7 @@ def run_recording(
     loaded = load(model_dir, model, device=device, threads=threads)
     trials = grid_trials(loaded, grid, haystack, prompt_variants(model), haystack_dir=haystack_dir)
     chosen = trials[: int(settings["max_trials"])]
-    spec = _topk(resolve_k(settings["k"], loaded), settings["phase"])
+    spec = _topk(resolve_k(settings["k"], loaded), settings["phase"], settings.get("head_score", "entropy"))
     return record_attention(
         loaded, chosen, spec, max_new_tokens=int(settings["max_new_tokens"]), out_path=out_path
     )
@@ -412,6 +421,7 @@ def run_mmlu(
     max_questions_per_subject: int | None = None,
     device: str = "cpu",
     threads: int = 1,
+    head_score: str = "entropy",
 ) -> pl.DataFrame:
     """E5: multiple choice (test split, k-shot from dev) under entropy top-k with prefill sparsity.
     dataset "toy" = the toy model's own knowledge set in `model_dir/mc`."""
@@ -426,7 +436,7 @@ def run_mmlu(
     questions = first_per_subject(data["test"], max_questions_per_subject)
     dev = data.get("dev", {})
     chat = bool(model.get("chat_template", False)) if chat_template is None else bool(chat_template)
-    spec = _topk(resolve_k(k, loaded), "all")  # no generation step in multiple choice: prefill=True
+    spec = _topk(resolve_k(k, loaded), "all", head_score)  # no generation step in multiple choice: prefill=True
     return score_multiple_choice(
         loaded,
         questions,

@@ -65,6 +65,13 @@ class InterventionSpec(pydantic.BaseModel):
     heads: tuple[tuple[int, int], ...] | None = None  # static_heads: (layer_index, head) kept
     generation_mode: ExposureMode = "keep"
     prefill_mode: Literal["keep", "omit", "only", "balanced", "null", "follow"] = "keep"
+    # "authors": their exposure math (one head-mean `balanced` scalar per call; a row whose needle is out
+    # of the window is left unchanged); "per_head_causal": ours (each head keeps its own needle mass,
+    # spread over the needle keys each query can see; `only`/`null`/`balanced` act out of the window too).
+    exposure_rule: Literal["authors", "per_head_causal"] = "authors"
+    # head score of entropy_topk: "entropy" (keep the k lowest-entropy heads) or "l2" (keep the k heads
+    # whose attention distribution has the largest L2 norm: the authors' function default).
+    head_score: Literal["entropy", "l2"] = "entropy"
     seed: int = 0
 
     @pydantic.field_validator("layers", "heads")
@@ -117,7 +124,8 @@ class InterventionSpec(pydantic.BaseModel):
         if self.kind == "none":
             parts = [] if self.uses_needles else ["baseline"]
         elif self.kind == "entropy_topk":
-            parts = [f"entropy-top-{self.k}-{self.phase}"]
+            score = "entropy" if self.head_score == "entropy" else "l2"
+            parts = [f"{score}-top-{self.k}-{self.phase}"]
         elif self.kind == "random_k":
             parts = [f"random-{self.k}-{self.phase}-seed-{self.seed}"]
         elif self.kind == "static_heads":
@@ -129,6 +137,8 @@ class InterventionSpec(pydantic.BaseModel):
             parts = [f"ablate-{what}-layers-{layers}-{self.phase}"]
         if self.uses_needles:
             parts.append(f"exposure-gen-{self.generation_mode}-prefill-{self.prefill_mode}")
+            if self.exposure_rule != "authors":
+                parts.append(self.exposure_rule.replace("_", "-"))
         return "-".join(parts)
 
     def fields(self) -> dict[str, Any]:
@@ -141,6 +151,8 @@ class InterventionSpec(pydantic.BaseModel):
             "phase": self.phase,
             "generation_mode": self.generation_mode,
             "prefill_mode": self.prefill_mode,
+            "exposure_rule": self.exposure_rule,
+            "head_score": self.head_score,
             "spec_seed": self.seed,
         }
 
@@ -172,6 +184,11 @@ def attention_entropy(probs: torch.Tensor) -> torch.Tensor:
     """H = -sum_j p_j log p_j over the last dim (0 log 0 = 0), in float32: [..., k] -> [...]."""
     p = probs.float()
     return -torch.special.xlogy(p, p).sum(dim=-1)
+
+
+def attention_l2(probs: torch.Tensor) -> torch.Tensor:
+    """The L2 norm of each attention distribution over the last dim, in float32: [..., k] -> [...]."""
+    return torch.linalg.vector_norm(probs.float(), ord=2, dim=-1)
 
 
 def topk_head_mask(entropy: torch.Tensor, k: int) -> torch.Tensor:
@@ -232,6 +249,38 @@ def apply_exposure(
         count = reachable.sum(dim=-1, keepdim=True).clamp(min=1)
         return torch.where(reachable, mass / count, torch.zeros_like(probs))
     raise InterventionError(f"unknown exposure mode {mode!r}; use keep, omit, only, balanced or null")
+
+
+def authors_exposure(
+    probs: torch.Tensor, needle: torch.Tensor, mode: str, visible: torch.Tensor | None, needle_sum: torch.Tensor
+) -> torch.Tensor:
+    """The authors' exposure (recurrentgemma torch/utils.py `manipulate_weights`, per batch row).
+
+    probs [b, h, q, k]; needle bool [b, k]; visible bool broadcastable to probs or None; needle_sum [b]:
+    the row's needle mass summed over heads, ALL query positions of the call and needle keys. The needle
+    keys are those some query of the call can see (their in-window indices). A row with none is left
+    unchanged (their `if not token_indices: return probs`). `balanced` writes one scalar, needle_sum /
+    heads / needle keys, to every needle key of every head and query, all other keys 0."""
+    if mode == "keep":
+        return probs
+    b, h = probs.shape[:2]
+    seen = needle[:, None, None, :]
+    if visible is not None:
+        seen = seen & visible.any(dim=2, keepdim=True).any(dim=1, keepdim=True)
+    count = seen.sum(dim=(1, 2, 3))  # [b] needle keys in reach
+    if mode == "omit":
+        out = probs.masked_fill(seen, 0.0)
+    elif mode == "only":
+        out = probs.masked_fill(~seen, 0.0)
+    elif mode == "null":
+        out = torch.zeros_like(probs)
+    elif mode == "balanced":
+        value = needle_sum / h / count.clamp(min=1)  # [b]
+        out = torch.where(seen, value[:, None, None, None].to(probs.dtype), torch.zeros_like(probs))
+    else:
+        raise InterventionError(f"unknown exposure mode {mode!r}; use keep, omit, only, balanced or null")
+    untouched = (count == 0)[:, None, None, None]
+    return torch.where(untouched, probs, out)
 
 
 def _visible_keys(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -375,6 +424,21 @@ class _Controller:
 
         need_entropy = (masking and spec.kind == "entropy_topk") or self.recorder is not None
         chunk = max(1, _SCORE_ELEMENTS_PER_CHUNK // max(1, batch * num_heads * kv_len))
+        authors = spec.exposure_rule == "authors"
+        if mode != "keep" and needle is None:
+            raise InterventionError(f"exposure mode {mode!r} needs needle_spans")
+        needle_sum = None
+        if authors and mode == "balanced":
+            # their scalar sums over every query of the call: a first pass over the query chunks
+            assert needle is not None
+            needle_sum = torch.zeros(batch, dtype=torch.float32, device=query.device)
+            for start in range(0, query_len, chunk):
+                stop = min(start + chunk, query_len)
+                scores = torch.matmul(query[:, :, start:stop], key_states.transpose(2, 3)) * scaling
+                if attention_mask is not None:
+                    scores = scores + attention_mask[:, :, start:stop, :kv_len]
+                probs32 = nn.functional.softmax(scores, dim=-1, dtype=torch.float32)
+                needle_sum += probs32.masked_fill(~needle[:, None, None, :], 0.0).sum(dim=(1, 2, 3))
         outputs, weights, entropies, kepts, masses = [], [], [], [], []
         for start in range(0, query_len, chunk):
             stop = min(start + chunk, query_len)
@@ -385,20 +449,30 @@ class _Controller:
                 scores = scores + chunk_mask
             probs32 = nn.functional.softmax(scores, dim=-1, dtype=torch.float32)
             entropy = attention_entropy(probs32) if need_entropy else None
+            # the rule's ranking score (lowest kept): entropy, or the negated L2 norm (largest kept)
+            rank = entropy
+            if masking and spec.kind == "entropy_topk" and spec.head_score == "l2":
+                rank = -attention_l2(probs32)
             if self.recorder is not None and needle is not None:
                 # mass on the needle of the unmodified distribution: [b, h, q_chunk]
                 masses.append(probs32.masked_fill(~needle[:, None, None, :], 0.0).sum(dim=-1))
             if mode != "keep":
-                if needle is None:
-                    raise InterventionError(f"exposure mode {mode!r} needs needle_spans")
-                probs32 = apply_exposure(probs32, needle, mode, _visible_keys(chunk_mask))
+                assert needle is not None
+                if authors:
+                    if needle_sum is None:
+                        needle_sum = torch.zeros(batch, dtype=torch.float32, device=query.device)
+                    # they filter needle keys by the window only at single-token steps (prefill: all)
+                    seen = _visible_keys(chunk_mask) if query_len == 1 else None
+                    probs32 = authors_exposure(probs32, needle, mode, seen, needle_sum)
+                else:
+                    probs32 = apply_exposure(probs32, needle, mode, _visible_keys(chunk_mask))
             probs = probs32.to(query.dtype)
             probs = nn.functional.dropout(probs, p=dropout, training=module.training)
             out = torch.matmul(probs, value_states)  # [b, h, q_chunk, d]
             kept = None
             if masking:
                 shape = (batch, num_heads, stop - start)
-                kept = self.head_mask(layer, entropy, query_positions[start:stop], shape)
+                kept = self.head_mask(layer, rank, query_positions[start:stop], shape)
                 if kept is not None:
                     out = out * kept[..., None].to(out.dtype)
             outputs.append(out)

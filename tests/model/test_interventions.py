@@ -470,3 +470,56 @@ def test_query_chunking_gives_the_same_result(loaded: LoadedModel, monkeypatch: 
     for one, other in zip(*records, strict=True):
         assert torch.equal(one[3], other[3])  # same heads kept
         torch.testing.assert_close(one[4], other[4])
+
+
+@torch.no_grad()
+def _step_logits(loaded: LoadedModel, ids: torch.Tensor, spec: InterventionSpec, span) -> torch.Tensor:
+    """Logits of the last token fed as a cached generation step after a prefill of the rest."""
+    cache = DynamicCache(config=loaded.model.config)
+    with apply_intervention(loaded, spec, needle_spans=[[span]]):
+        loaded.model(ids[:, :-1], use_cache=True, cache=cache)
+        return loaded.model(ids[:, -1:], use_cache=True, cache=cache).logits[0, -1]
+
+
+def test_needle_out_of_window_at_a_generation_step_authors_leave_it_ours_zero_it(windowed_rg) -> None:
+    ids = prompt_ids(batch=1, length=10)
+    out_of_window = (0, 2)  # positions 0-1: the step at position 9 sees 6..9 only
+    keep = _step_logits(windowed_rg, ids, InterventionSpec(kind="none"), out_of_window)
+    for mode in ("null", "only", "balanced"):
+        authors = _step_logits(windowed_rg, ids, InterventionSpec(kind="none", generation_mode=mode), out_of_window)
+        assert torch.equal(authors, keep), mode  # no needle key in reach: the step runs as keep
+        ours = InterventionSpec(kind="none", generation_mode=mode, exposure_rule="per_head_causal")
+        assert not torch.allclose(_step_logits(windowed_rg, ids, ours, out_of_window), keep), mode
+    # in reach, the authors' null acts
+    null = InterventionSpec(kind="none", generation_mode="null")
+    assert not torch.allclose(_step_logits(windowed_rg, ids, null, (7, 8)), keep)
+
+
+def test_authors_balanced_prefill_sums_over_every_query_chunk(loaded, monkeypatch) -> None:
+    # Their prefill scalar sums over all queries of the call: chunking the queries must not change it.
+    import hybrid_retrieval.interventions as interventions
+
+    ids = prompt_ids(batch=1, length=12)
+    spec = InterventionSpec(kind="none", prefill_mode="balanced")
+    with apply_intervention(loaded, spec, needle_spans=[[(4, 6)]]):
+        whole = logits(loaded, ids)
+    monkeypatch.setattr(interventions, "_SCORE_ELEMENTS_PER_CHUNK", 1)
+    with apply_intervention(loaded, spec, needle_spans=[[(4, 6)]]):
+        chunked = logits(loaded, ids)
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
+    ours = InterventionSpec(kind="none", prefill_mode="balanced", exposure_rule="per_head_causal")
+    with apply_intervention(loaded, ours, needle_spans=[[(4, 6)]]):
+        assert not torch.allclose(logits(loaded, ids), whole)
+
+
+def test_l2_head_score_keeps_k_heads_per_query(loaded) -> None:
+    ids = prompt_ids(batch=1, length=12)
+    kept_counts = []
+
+    def recorder(layer_index, phase, entropy, kept, needle_mass):
+        kept_counts.append(kept.sum(dim=1))
+
+    spec = InterventionSpec(kind="entropy_topk", k=1, phase="all", head_score="l2")
+    with apply_intervention(loaded, spec, recorder=recorder):
+        logits(loaded, ids)
+    assert kept_counts and all(bool((c == 1).all()) for c in kept_counts)

@@ -83,7 +83,7 @@ def test_mmlu_retention_and_subjects(tables):
     root, _ = tables
     m = read_table(root / "tables", "mmlu_summary").filter(pl.col("model") == "toy-recurrent-gemma")
     by_k = {r["k"]: r for r in m.iter_rows(named=True)}
-    assert by_k[4]["accuracy"] == pytest.approx(0.8) and by_k[4]["retention"] == pytest.approx(1.0)
+    assert by_k[10]["accuracy"] == pytest.approx(0.8) and by_k[10]["retention"] == pytest.approx(1.0)
     assert by_k[1]["retention"] == pytest.approx(0.7 / 0.8)
     assert by_k[0]["retention"] == pytest.approx(0.25 / 0.8)
     subjects = read_table(root / "tables", "mmlu_subjects").filter(pl.col("model") == "toy-recurrent-gemma")
@@ -93,7 +93,7 @@ def test_mmlu_retention_and_subjects(tables):
 def test_heads_join_scores_and_recordings(tables):
     root, _ = tables
     h = read_table(root / "tables", "heads").filter(pl.col("model") == "toy-recurrent-gemma")
-    assert h.height == 2 * 4
+    assert h.height == 2 * 10
     head0 = h.filter(pl.col("head") == 0)
     assert head0["kept_rate"].to_list() == [1.0, 1.0] and head0["recorded_steps"].to_list() == [3, 3]
 

@@ -13,6 +13,8 @@ from hybrid_retrieval.interventions import (
     InterventionSpec,
     apply_exposure,
     attention_entropy,
+    attention_l2,
+    authors_exposure,
     key_positions,
     lowest_score_mask,
     needle_key_mask,
@@ -99,6 +101,46 @@ def test_only_null_balanced_keep() -> None:
         apply_exposure(probs, needle, "bogus")
 
 
+def test_authors_balanced_is_one_head_mean_scalar_for_every_head() -> None:
+    # two heads, one query: head 0 puts 0.5 on the needle, head 1 puts 0.1
+    probs = torch.tensor([[[[0.1, 0.2, 0.3, 0.4]], [[0.8, 0.05, 0.05, 0.1]]]])
+    needle = torch.tensor([[False, True, True, False]])
+    needle_sum = probs.masked_fill(~needle[:, None, None, :], 0).sum(dim=(1, 2, 3))
+    out = authors_exposure(probs, needle, "balanced", None, needle_sum)
+    # (0.5 + 0.1) / 2 heads / 2 needle keys = 0.15 on every needle key of both heads, 0 elsewhere
+    assert out[0, 0, 0].tolist() == pytest.approx([0, 0.15, 0.15, 0])
+    assert out[0, 1, 0].tolist() == pytest.approx([0, 0.15, 0.15, 0])
+    # ours keeps each head's own mass: it differs, so the rule is a real choice
+    ours = apply_exposure(probs, needle, "balanced")
+    assert ours[0, 0, 0].tolist() == pytest.approx([0, 0.25, 0.25, 0])
+    assert not torch.allclose(ours, out)
+
+
+def test_authors_exposure_leaves_a_row_without_a_visible_needle_key_unchanged() -> None:
+    probs = torch.tensor([[[[0.1, 0.2, 0.3, 0.4]]], [[[0.25, 0.25, 0.25, 0.25]]]])
+    needle = torch.tensor([[True, False, False, False], [True, False, False, False]])
+    # row 0: the needle key is outside the window (masked); row 1: visible
+    visible = torch.tensor([[False, True, True, True], [True, True, True, True]])[:, None, None, :]
+    zero = torch.zeros(2)
+    for mode in ("null", "only", "balanced", "omit"):
+        out = authors_exposure(probs, needle, mode, visible, zero)
+        assert torch.equal(out[0], probs[0]), mode  # their `if not token_indices: return probs`
+    assert not authors_exposure(probs, needle, "null", visible, zero)[1].any()
+    # ours zeroes the row although no needle key is reachable
+    assert not apply_exposure(probs, needle, "null", visible)[0].any()
+
+
+def test_l2_score_prefers_peaked_heads() -> None:
+    uniform = torch.full((4,), 0.25)
+    peaked = torch.tensor([0.97, 0.01, 0.01, 0.01])
+    assert attention_l2(peaked) > attention_l2(uniform)
+    assert attention_l2(uniform).item() == pytest.approx(0.5)
+    # where the two scores disagree: head 0 has the higher L2 norm, head 1 the lower entropy
+    probs = torch.tensor([[0.7, 0.1, 0.1, 0.1], [0.5, 0.5, 0.0, 0.0]])[None, :, None, :]  # [b, h, q, k]
+    assert topk_head_mask(attention_entropy(probs), 1)[0, :, 0].tolist() == [False, True]
+    assert topk_head_mask(-attention_l2(probs), 1)[0, :, 0].tolist() == [True, False]
+
+
 def test_key_positions_for_caches() -> None:
     # no cache / full dynamic cache: keys are positions 0..n-1
     assert key_positions(0, 7, 7).tolist() == list(range(7))
@@ -142,8 +184,14 @@ def test_spec_hash_label_fields() -> None:
         "phase": "generation",
         "generation_mode": "keep",
         "prefill_mode": "keep",
+        "exposure_rule": "authors",
+        "head_score": "entropy",
         "spec_seed": 0,
     }
+    l2 = InterventionSpec(kind="entropy_topk", k=2, head_score="l2")
+    assert l2.label() == "l2-top-2-generation" and l2.spec_hash() != spec.spec_hash()
+    ours = InterventionSpec(kind="none", generation_mode="balanced", exposure_rule="per_head_causal")
+    assert ours.label() == "exposure-gen-balanced-prefill-keep-per-head-causal"
     labels = {InterventionSpec(kind="random_k", k=1, seed=s).label() for s in range(3)} | {
         InterventionSpec(kind="static_heads", heads=((1, 0),)).label()
     }
