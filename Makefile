@@ -7,13 +7,13 @@ STAMP := $(VENV)/.installed
 CORES ?= 2
 CONFIG ?= config/config.yaml
 
-.PHONY: reproduce test system-deps lint clean-results
+.PHONY: reproduce test system-deps lint clean-results reference check-reference slurm lock rehearsal
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==26.3
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,slurm]'
 	touch $(STAMP)
 
 # Chromium (report check) and a LaTeX engine (paper build) from Debian's packages, when we may install them.
@@ -24,6 +24,7 @@ reproduce: $(STAMP) system-deps
 	@bash scripts/clear-stale-lock.sh
 	$(VENV)/bin/snakemake --configfile $(CONFIG) --profile profiles/local --cores $(CORES)
 	@echo "Report: results/report/index.html  Claims: results/claims.csv  Paper: paper/build/main.pdf"
+	-@$(PY) -m hybrid_retrieval.reference check --config $(CONFIG)
 
 test: $(STAMP) system-deps
 	$(VENV)/bin/pytest
@@ -31,3 +32,20 @@ test: $(STAMP) system-deps
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests workflow benchmarks
 	$(VENV)/bin/snakemake --lint
+
+# The SLURM executor plugin (pinned extra [slurm]) for --profile profiles/slurm.
+slurm: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[slurm]'
+	@echo "Then: $(VENV)/bin/snakemake --configfile config/paper.yaml --profile profiles/slurm"
+
+# Resolve the config's hub branches/tags again and rewrite its lock file (config/<name>.lock.yaml).
+lock: $(STAMP)
+	$(PY) -m hybrid_retrieval.locking --refresh $(CONFIG)
+
+# Reference outputs (reference/README.md): compare the finished run of $(CONFIG) with them (exit status 0
+# identical, 1 different, 2 no reference), or refresh them from a finished default run on portable numerics.
+check-reference: $(STAMP)
+	$(PY) -m hybrid_retrieval.reference check --config $(CONFIG)
+
+reference: $(STAMP)
+	$(PY) -m hybrid_retrieval.reference refresh --config $(CONFIG)

@@ -83,8 +83,8 @@ def explain(error: BaseException, repo_id: str, revision: str, repo_type: RepoTy
         )
     if isinstance(error, hf.RepositoryNotFoundError) or _status(error) in (401, 403):
         return HubError(
-            f"{what}: repository not found or not accessible at {url} ({token}); check the repo id, or "
-            "for a private/gated repo accept its licence and set HF_TOKEN"
+            f"{what}: repository or revision {revision!r} not found or not accessible at {url} ({token}); "
+            "check the repo id and the revision, or for a private/gated repo accept its licence and set HF_TOKEN"
         )
     if isinstance(error, hf.OfflineModeIsEnabled | hf.LocalEntryNotFoundError):
         return HubUnreachableError(
