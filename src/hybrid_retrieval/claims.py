@@ -307,7 +307,7 @@ def criteria(cfg: ClaimsConfig | None = None) -> dict[int, str]:
             f"{_pct(c.sparsity_tolerance)} = {_pct(c.sparsity_paper_fraction + c.sparsity_tolerance)}"
         ),
         4: (
-            f"MMLU retention r = acc(k) / acc(all heads) with "
+            "MMLU retention r = acc(k) / acc(all heads) with "
             + (
                 f"|r - {c.mmlu_paper_retention:.2f}| <= {c.mmlu_tolerance:.2f}"
                 if c.mmlu_mode == "within"
