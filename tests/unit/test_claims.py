@@ -156,3 +156,18 @@ def test_exposure_reports_only_and_balanced_without_requiring_them(tmp_path):
     row = _status(_claims(tmp_path, rate), 5)
     assert row["status"] == "PASS"
     assert "generation=only, prefill=keep: 0.0%" in row["detail"]
+
+
+def test_artifact_quotes_the_deviations_verbatim():
+    from hybrid_retrieval.deviations import DEVIATIONS, deviations_markdown
+
+    artifact = (Path(__file__).resolve().parents[2] / "ARTIFACT.md").read_text(encoding="utf-8")
+    block = artifact.split("<!-- deviations:start -->\n", 1)[1].split("\n<!-- deviations:end -->", 1)[0]
+    assert block == deviations_markdown()
+    assert block.count("\n") == len(DEVIATIONS) + 1  # header, rule, one line per deviation
+    # every named option is a real config key path (its first segment is a top-level section)
+    from hybrid_retrieval.config import Config
+
+    for d in DEVIATIONS:
+        if d.option != "-":
+            assert d.option.split(".")[0] in Config.model_fields, d.option
