@@ -298,6 +298,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _apply_numerics(args: argparse.Namespace) -> None:
+    """The config's CPU numerics (hybrid_retrieval.numerics), as in the rule's script: before torch loads.
+    Called in a process that already holds torch (a test calling `main`), it can only say so."""
+    from hybrid_retrieval.numerics import apply_numerics
+
+    if not Path(args.config).is_file():
+        return  # the command fails on its own, or (export-schema) needs no config
+    mode = _config(args).numerics
+    if mode == "portable" and "torch" in sys.modules:
+        logging.getLogger(__name__).warning(
+            "numerics: portable not applied: torch was loaded before the command"
+        )
+        return
+    apply_numerics(mode, threads=getattr(args, "threads", None))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -305,6 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        _apply_numerics(args)
         args.func(args)
     except HybridRetrievalError as err:
         print(f"hybrid-retrieval {args.command}: error: {err}", file=sys.stderr)

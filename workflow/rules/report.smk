@@ -63,11 +63,60 @@ rule plot_figures:
         "../scripts/plot_figures.py"
 
 
+# What the run ran on (machine, kernels, numerics, versions, toy weight hashes), after aggregation.
+rule record_provenance:
+    input:
+        tables=expand("results/tables/{table}.parquet", table=TABLE_NAMES),
+        models=[CFG.model_dir(m) for m in TOY_MODELS],
+    output:
+        "results/provenance.json",
+    log:
+        "logs/record_provenance/all.log",
+    benchmark:
+        "logs/record_provenance/all.benchmark.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        config=CFG.model_dump(mode="json"),
+        models={m: CFG.model_dir(m) for m in TOY_MODELS},
+        repo_dir=workflow.basedir,
+        code=code_digest("hybrid_retrieval.provenance"),
+    script:
+        "../scripts/record_provenance.py"
+
+
+# The run against the committed reference outputs (reference/README.md); never fails the run.
+REFERENCE_DIR = Path(workflow.basedir) / "reference"
+
+
+rule compare_reference:
+    input:
+        tables=expand("results/tables/{table}.csv", table=TABLE_NAMES),
+        claims="results/claims.csv",
+        provenance="results/provenance.json",
+        reference=sorted(str(p) for p in REFERENCE_DIR.rglob("*") if p.is_file()),
+    output:
+        "results/reference_check.json",
+    log:
+        "logs/compare_reference/all.log",
+    benchmark:
+        "logs/compare_reference/all.benchmark.tsv"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        reference_dir=str(REFERENCE_DIR),
+        code=code_digest("hybrid_retrieval.reference"),
+    script:
+        "../scripts/compare_reference.py"
+
+
 rule render_report:
     input:
         tables=expand("results/tables/{table}.parquet", table=TABLE_NAMES),
         claims="results/claims.csv",
         figures="results/figures",
+        provenance="results/provenance.json",
+        reference_check="results/reference_check.json",
     output:
         report(
             "results/report/index.html",

@@ -17,4 +17,6 @@ with job_log(snakemake.log[0]):
         config=snakemake.params.config,
         benchmarks_dir=snakemake.params.benchmarks_dir,
         out_html=snakemake.output[0],
+        provenance=snakemake.input.provenance,
+        reference_check=snakemake.input.reference_check,
     )

@@ -6,6 +6,11 @@ from pathlib import Path
 # The package from this working tree (src/), also in per-rule conda envs where it is not installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
+# CPU numerics (config `numerics`, hybrid_retrieval/numerics.py): set before anything imports torch.
+from hybrid_retrieval.numerics import apply_numerics  # noqa: E402
+
+apply_numerics(globals()["snakemake"].config)
+
 from hybrid_retrieval.models.toy import train_toy  # noqa: E402
 from hybrid_retrieval.workflow_support import job_log  # noqa: E402
 

@@ -11,9 +11,7 @@ import datetime as dt
 import json
 import logging
 import os
-import subprocess
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +22,11 @@ import yaml
 
 from hybrid_retrieval.claims import read_claims
 from hybrid_retrieval.io import write_text
+from hybrid_retrieval.provenance import REPORTED_PACKAGES, git_commit, package_versions  # noqa: F401
 from hybrid_retrieval.report.figures import FIGURE_CAPTIONS, VL_VERSION, build_figures, chart_spec
 from hybrid_retrieval.report.tables import TableView, claims_view, report_views
 
 log = logging.getLogger(__name__)
-
-# The packages whose versions decide the numbers (and the report's own toolchain).
-REPORTED_PACKAGES = (
-    "hybrid-retrieval",
-    "torch",
-    "transformers",
-    "tokenizers",
-    "mambapy",
-    "numpy",
-    "polars",
-    "pydantic",
-    "lm-eval",
-    "snakemake",
-    "altair",
-    "vl-convert-python",
-    "jinja2",
-)
 
 
 @dataclass(frozen=True)
@@ -65,35 +47,6 @@ def _inline_js(code: str) -> str:
     return code.replace("</script", "<\\/script")
 
 
-def package_versions(names: tuple[str, ...] = REPORTED_PACKAGES) -> dict[str, str]:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def git_commit(repo_dir: str | os.PathLike[str] = ".") -> str:
-    """HEAD's commit (with "+dirty" when the tree has changes), or "unknown" outside a git checkout."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo_dir,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
 def read_benchmarks(benchmarks_dir: str | os.PathLike[str] | None) -> pl.DataFrame:
     """Snakemake `benchmark:` files (tab-separated, seconds in column `s`) under benchmarks_dir, one row
     per file: rule (the path below benchmarks_dir without suffix), seconds, max_rss (MB, when present)."""
@@ -110,6 +63,41 @@ def read_benchmarks(benchmarks_dir: str | os.PathLike[str] | None) -> pl.DataFra
         job = str(path.relative_to(root).with_suffix("")).removesuffix(".benchmark")
         rows.append({"job": job, "seconds": float(df["s"].cast(pl.Float64).mean()), "max_rss_mb": rss})
     return pl.DataFrame(rows, schema=schema).sort("job")
+
+
+def _read_json(path: str | os.PathLike[str] | None) -> dict[str, Any] | None:
+    return json.loads(Path(path).read_text(encoding="utf-8")) if path and Path(path).is_file() else None
+
+
+def provenance_view(path: str | os.PathLike[str] | None) -> list[tuple[str, str]]:
+    """(what, value) rows of results/provenance.json for the report: machine, kernels, numerics, toys."""
+    p = _read_json(path)
+    if p is None:
+        return []
+    m, t, n = p.get("machine", {}), p.get("torch", {}), p.get("numerics", {})
+    env = ", ".join(f"{k}={v}" for k, v in sorted(n.get("environment", {}).items()) if v is not None)
+    rows = [
+        ("CPU", f"{m.get('cpu_model')} ({m.get('architecture')}, {m.get('logical_cpus')} logical CPUs)"),
+        ("CPU dispatch flags", " ".join(m.get("cpu_dispatch_flags", [])) or "none detected"),
+        ("instruction set in use (ATen)", str(t.get("cpu_capability"))),
+        ("numerics", f"{n.get('mode')} (in effect: {n.get('effective')}; {n.get('reason')})"),
+        ("dispatch environment", env or "none set"),
+        ("threads", str(t.get("threads"))),
+        ("torch", f"{t.get('version')} (BLAS {t.get('blas')}, {t.get('parallel_backend')})"),
+        ("MKL", str(t.get("mkl"))),
+        ("oneDNN", f"{t.get('onednn')} ({'enabled' if t.get('onednn_enabled') else 'disabled'})"),
+        ("Python", str(m.get("python"))),
+        ("OS", str(m.get("os"))),
+        ("git commit", str(p.get("git_commit"))),
+    ]
+    for name, toy in sorted(p.get("models", {}).items()):
+        rows.append(
+            (
+                f"toy {name}",
+                f"weights sha256 {toy.get('weights_sha256')}, {toy.get('train_cpu_seconds')} s CPU",
+            )
+        )
+    return rows
 
 
 def _environment() -> jinja2.Environment:
@@ -129,8 +117,11 @@ def render_report(
     benchmarks_dir: str | os.PathLike[str] | None,
     out_html: str | os.PathLike[str],
     repo_dir: str | os.PathLike[str] = ".",
+    provenance: str | os.PathLike[str] | None = None,
+    reference_check: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Write the report to `out_html` and return its path."""
+    """Write the report to `out_html` and return its path. `provenance` (results/provenance.json) and
+    `reference_check` (results/reference_check.json) fill the provenance section when given."""
     claims = read_claims(claims_csv)
     figures = [
         FigureView(name, FIGURE_CAPTIONS[name], _script_json(chart_spec(chart)))
@@ -156,6 +147,8 @@ def render_report(
             config_yaml=yaml.safe_dump(config, sort_keys=True, default_flow_style=False),
             versions=package_versions(),
             commit=git_commit(repo_dir),
+            provenance=provenance_view(provenance),
+            reference=_read_json(reference_check),
             benchmarks=bench_rows,
             total_seconds=f"{bench['seconds'].sum():.1f}",
             vega_bundle=_inline_js(vlc.javascript_bundle(vl_version=VL_VERSION)),
