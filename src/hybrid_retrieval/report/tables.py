@@ -7,6 +7,7 @@ renderer's job (Jinja2 autoescape for HTML, `latex_escape` for LaTeX).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import polars as pl
@@ -31,13 +32,55 @@ def fmt(value: object, *, percent: bool = False) -> str:
     return str(value)
 
 
+def natural_key(text: object) -> tuple:
+    """Sort key that orders the numbers inside a label by value: "static-heads-2" before "static-heads-10"."""
+    parts = re.split(r"(\d+)", "" if text is None else str(text))
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+
+def _sorted_rows(df: pl.DataFrame, keys: list[str]) -> list[dict]:
+    """The rows of `df` ordered by `keys`, each compared by `natural_key` (stable for ties)."""
+    return sorted(df.iter_rows(named=True), key=lambda r: tuple(natural_key(r[k]) for k in keys))
+
+
+def _drop_repeats(rows: list[list[str]]) -> list[list[str]]:
+    """Rows whose displayed cells repeat an earlier row, removed: e.g. the exposure grid's "baseline" at
+    prefill keep and at prefill follow, which are the same intervention when generation keeps the needle."""
+    seen: set[tuple[str, ...]] = set()
+    out = []
+    for row in rows:
+        if tuple(row) not in seen:
+            seen.add(tuple(row))
+            out.append(row)
+    return out
+
+
 def _rate_ci(rate: float | None, low: float | None, high: float | None) -> str:
     if rate is None:
         return "n/a"
     return f"{100 * rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
 
 
+# The experiments in the order the paper presents them (others after, alphabetically).
+_EXPERIMENT_ORDER = ("baseline", "attention_ablated", "jrt", "exposure", "controls", "sparsity_sweep")
+
+
+def _experiment_rank(name: str) -> tuple:
+    if name in _EXPERIMENT_ORDER:
+        return (0, _EXPERIMENT_ORDER.index(name), "")
+    return (1, 0, name)
+
+
 def retrieval_view(summary: pl.DataFrame) -> TableView:
+    ordered = sorted(
+        summary.iter_rows(named=True),
+        key=lambda r: (
+            natural_key(r["model"]),
+            _experiment_rank(r["experiment"]),
+            natural_key(r["condition"]),
+            natural_key(r["prompt_variant"]),
+        ),
+    )
     rows = [
         [
             r["model"],
@@ -48,13 +91,22 @@ def retrieval_view(summary: pl.DataFrame) -> TableView:
             _rate_ci(r["exact_rate"], r["ci_low"], r["ci_high"]),
             fmt(r["mean_score"]),
         ]
-        for r in summary.iter_rows(named=True)
+        for r in ordered
     ]
+    # The same label with different numbers (prefill keep vs follow measured apart): name the prefill mode.
+    labels: dict[tuple[str, str, str, str], set[tuple[str, ...]]] = {}
+    for row in rows:
+        labels.setdefault((row[0], row[1], row[2], row[3]), set()).add(tuple(row[4:]))
+    for row, r in zip(rows, ordered, strict=True):
+        if len(labels[(row[0], row[1], row[2], row[3])]) > 1 and r.get("prefill_mode"):
+            row[2] = f"{row[2]} (prefill {r['prefill_mode']})"
     return TableView(
         "retrieval_summary",
-        "Exact retrieval rate with 95% Wilson interval and mean score / 5, per condition.",
+        "Exact retrieval rate with 95% Wilson interval and mean score / 5, per condition. "
+        "entropy-top-k and random-k keep k heads in every attention layer; static-heads-N keeps N heads "
+        "in total across the attention layers.",
         ["model", "experiment", "condition", "prompt", "n", "exact [95% CI]", "score/5"],
-        rows,
+        _drop_repeats(rows),
     )
 
 
@@ -71,7 +123,7 @@ def sparsity_view(threshold: pl.DataFrame) -> TableView:
             fmt(r["value"], percent=True),
             fmt(r["reference"], percent=True),
         ]
-        for r in threshold.iter_rows(named=True)
+        for r in _sorted_rows(threshold, ["model", "kind", "phase", "prompt_variant"])
     ]
     return TableView(
         "sparsity_threshold",
@@ -92,7 +144,7 @@ def mmlu_view(mmlu: pl.DataFrame) -> TableView:
             _rate_ci(r["accuracy"], r["ci_low"], r["ci_high"]),
             fmt(r["retention"]),
         ]
-        for r in mmlu.iter_rows(named=True)
+        for r in _sorted_rows(mmlu, ["model", "dataset", "kind", "k", "condition"])
     ]
     return TableView(
         "mmlu_summary",
