@@ -26,6 +26,15 @@ FORMATS = ("vl.json", "html", "svg", "pdf")
 DEFAULT_FORMATS = ("vl.json", "svg", "pdf")
 RATE_SCALE = alt.Scale(domain=[0, 1], scheme="viridis")
 PCT = ".0%"
+# Vega-Lite cuts legend labels at 160 px ("retrieval: entropy_topk (gene…"); 0 = no limit.
+FULL_LEGEND = alt.Legend(labelLimit=0, orient="bottom", direction="vertical")
+# The head maps' panels: column name -> readable title.
+HEAD_METRICS = {
+    "mean_entropy": "mean attention entropy",
+    "kept_rate": "kept by the entropy rule",
+    "needle_mass": "attention mass on the needle",
+    "ablation_drop": "retrieval drop when ablated",
+}
 
 
 def _data(df: pl.DataFrame) -> alt.Data:
@@ -97,7 +106,7 @@ def ablation_bars(summary: pl.DataFrame) -> alt.FacetChart | None:
     )
     bars = base.mark_bar().encode(
         x=alt.X("exact_rate:Q", title="exact retrieval", scale=unit, axis=alt.Axis(format=PCT)),
-        color=alt.Color("experiment:N", title="experiment"),
+        color=alt.Color("experiment:N", title="experiment", legend=FULL_LEGEND),
         tooltip=[
             "bar:N",
             alt.Tooltip("exact_rate:Q", format=PCT),
@@ -144,8 +153,12 @@ def sparsity_tradeoff(curve: pl.DataFrame, mmlu: pl.DataFrame) -> alt.FacetChart
         .mark_line(point=True)
         .encode(
             x=alt.X("kept_fraction:Q", title="fraction of attention heads kept", axis=alt.Axis(format=PCT)),
-            y=alt.Y("value:Q", title="exact retrieval / MC retention", axis=alt.Axis(format=PCT)),
-            color=alt.Color("series:N", title=None),
+            y=alt.Y(
+                "value:Q",
+                title="exact retrieval or MC retention (see legend)",
+                axis=alt.Axis(format=PCT),
+            ),
+            color=alt.Color("series:N", title=None, legend=FULL_LEGEND),
             tooltip=[
                 "model:N",
                 "series:N",
@@ -165,12 +178,16 @@ def head_score_maps(heads: pl.DataFrame) -> alt.FacetChart | None:
     """Per layer x head: mean attention entropy (the static ranking), and how often the dynamic rule kept it."""
     if heads.is_empty():
         return None
-    long = heads.unpivot(
-        index=["model", "layer_index", "head"],
-        on=[c for c in ("mean_entropy", "kept_rate", "needle_mass", "ablation_drop") if c in heads.columns],
-        variable_name="metric",
-        value_name="value",
-    ).filter(pl.col("value").is_not_null())
+    long = (
+        heads.unpivot(
+            index=["model", "layer_index", "head"],
+            on=[c for c in HEAD_METRICS if c in heads.columns],
+            variable_name="metric",
+            value_name="value",
+        )
+        .filter(pl.col("value").is_not_null())
+        .with_columns(pl.col("metric").replace_strict(HEAD_METRICS))
+    )
     if long.is_empty():
         return None
     chart = (
@@ -179,7 +196,8 @@ def head_score_maps(heads: pl.DataFrame) -> alt.FacetChart | None:
         .encode(
             x=alt.X("head:O", title="head"),
             y=alt.Y("layer_index:O", title="layer"),
-            color=alt.Color("value:Q", title="value", scale=alt.Scale(scheme="viridis")),
+            # One colour scale per panel; the panel header names the metric.
+            color=alt.Color("value:Q", title=None, scale=alt.Scale(scheme="viridis")),
             tooltip=["model:N", "metric:N", "layer_index:O", "head:O", alt.Tooltip("value:Q", format=".3f")],
         )
         .properties(width=180, height=90)
