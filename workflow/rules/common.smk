@@ -35,7 +35,8 @@ wildcard_constraints:
 # Each rule's `code` param: the package modules its script calls, with their imports (STYLE.md trap 1).
 _GLUE = ("hybrid_retrieval.experiments",)
 CODE = {
-    "toy": code_digest("hybrid_retrieval.models.toy"),
+    # numerics: the kernels every toy job runs on (a change retrains the toys, and so reruns all after them)
+    "toy": code_digest("hybrid_retrieval.models.toy", "hybrid_retrieval.numerics"),
     "download": code_digest("hybrid_retrieval.models.loading"),
     "dataset": code_digest("hybrid_retrieval.hub"),
     "haystack": code_digest("hybrid_retrieval.tasks.haystack"),
