@@ -80,3 +80,15 @@ def test_mmlu_view_orders_k_by_value():
         ]
     )
     assert [row[3] for row in mmlu_view(df).rows] == ["1", "2", "10"]
+
+
+def test_paper_quotes_the_configured_decoding_budget(tmp_path):
+    # paper/main.tex quotes max_new_tokens through a macro, never a pasted number (it was "up to 40 tokens").
+    from pathlib import Path
+
+    from hybrid_retrieval.report.latex import paper_macros
+
+    claims = pl.DataFrame({"claim_id": [1], "model": ["m"], "status": ["NOT RUN"], "measured": [None]})
+    assert r"\newcommand{\MaxNewTokens}{12}" in paper_macros(claims, tmp_path, max_new_tokens=12)
+    main_tex = (Path(__file__).resolve().parents[2] / "paper" / "main.tex").read_text()
+    assert r"up to \MaxNewTokens{} tokens" in main_tex

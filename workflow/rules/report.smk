@@ -152,6 +152,7 @@ rule write_paper_sources:
         "../../envs/report.yaml"
     params:
         code=CODE["paper"],
+        max_new_tokens=CFG.retrieval.max_new_tokens,
     script:
         "../scripts/write_paper_sources.py"
 

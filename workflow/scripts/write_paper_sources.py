@@ -16,4 +16,5 @@ with job_log(snakemake.log[0]):
         claims_csv=snakemake.input.claims,
         figures_dir=snakemake.input.figures,
         out_dir=snakemake.output[0],
+        max_new_tokens=snakemake.params.max_new_tokens,
     )
