@@ -175,7 +175,23 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     from hybrid_retrieval.aggregate import aggregate
 
     cfg = _config(args)
+    if not any(Path(args.results_dir).glob("*/*/*.parquet")):
+        raise HybridRetrievalError(
+            f"no per-trial result files under {args.results_dir}/<model>/; run an experiment first "
+            "(`hybrid-retrieval retrieval ...`), or the whole workflow (`snakemake --cores 2`)"
+        )
     aggregate(args.results_dir, args.out_dir, retention_fraction=cfg.claims.retention_fraction)
+
+
+def _require_tables(tables_dir: str) -> None:
+    """Refuse to report on nothing: claims would all read NOT RUN and the report would be empty."""
+    from hybrid_retrieval.aggregate import TABLE_NAMES, read_table
+
+    if all((df := read_table(tables_dir, name)) is None or df.is_empty() for name in TABLE_NAMES):
+        raise HybridRetrievalError(
+            f"no result table with rows in {tables_dir}; run `hybrid-retrieval aggregate` after the "
+            "experiments, or the whole workflow (`snakemake --cores 2`)"
+        )
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -185,6 +201,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     from hybrid_retrieval.report.render import render_report
 
     cfg = _config(args)
+    _require_tables(args.tables_dir)
     evaluate_claims(args.tables_dir, CLAIMS_CSV, cfg.claims.model_dump(mode="json"), models=list(cfg.models))
     Path(FIGURES_DIR).mkdir(parents=True, exist_ok=True)
     write_figures(args.tables_dir, FIGURES_DIR, formats=tuple(cfg.report.figure_formats))
@@ -200,6 +217,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_paper(args: argparse.Namespace) -> None:
     from hybrid_retrieval.report.latex import build_pdf, write_paper_sources
 
+    _require_tables(args.tables_dir)
     write_paper_sources(
         tables_dir=args.tables_dir, claims_csv=CLAIMS_CSV, figures_dir=FIGURES_DIR, out_dir="paper/generated"
     )

@@ -68,3 +68,26 @@ def test_export_schema(tmp_path: Path) -> None:
     out = tmp_path / "schema.yaml"
     assert main(["export-schema", "--out", str(out)]) == 0
     assert out.read_text() == schema_yaml()
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["aggregate", "--results-dir", "results"], "no per-trial result files"),
+        (["report", "--tables-dir", "results/tables", "--out", "r.html"], "no result table with rows"),
+        (["paper", "--tables-dir", "results/tables", "--sources-only"], "no result table with rows"),
+    ],
+)
+def test_reporting_on_nothing_exits_2(
+    command: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # A fresh clone: no results yet. This used to exit 0 with ten NOT RUN claims and an empty report.
+    (tmp_path / "results" / "tables").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert main([*command, "--config", str(REPO / "config" / "config.yaml")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists() and not (tmp_path / "results" / "claims.csv").exists()
