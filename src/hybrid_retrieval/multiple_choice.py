@@ -17,12 +17,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import polars as pl
 import torch
 
+from hybrid_retrieval import __version__
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.tasks.mmlu import LETTERS, MCQuestion, answer_continuations, format_prompt, select_shots
@@ -225,7 +225,7 @@ def score_multiple_choice(
         scores = letter_logprobs(loaded.model, encoded, batch_size)
 
     heads = model_fields(spec, loaded)  # num_heads, kept_fraction
-    package_version = version("hybrid-retrieval")
+    package_version = __version__  # not importlib.metadata: per-rule envs do not install the package
     rows = []
     for e in encoded:
         q = questions[e.index]

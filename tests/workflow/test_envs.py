@@ -3,7 +3,9 @@ the package itself never installed by path (STYLE.md trap 4), and every env a ru
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -83,3 +85,135 @@ def test_every_rule_names_an_existing_env() -> None:
         assert len(envs) == rules, f"{smk.name}: {rules} rules but {len(envs)} conda: directives"
         named.update(envs)
     assert named == {p.name for p in ENVS}
+
+
+# ------------------------------------------------ the envs' pip sections, each in a fresh virtualenv
+# `--sdm conda` cannot be solved here (no conda channels); what can be checked is the pip part: each env
+# file's pip packages go into their own uv-built virtualenv, and in that env alone every module the env's
+# rules' scripts import (the scripts' own imports plus the hybrid_retrieval modules they reach, as
+# workflow_support.code_digest finds them) must import, with src/ on sys.path as the scripts put it. The
+# package is not installed there, so a reliance on its installed metadata fails too.
+
+RULE_BLOCK = re.compile(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", flags=re.M | re.S)
+SELF_METADATA = re.compile(r"""(version|distribution|metadata)\(\s*["']hybrid[-_]retrieval["']\s*\)""")
+
+
+def _rules_by_env() -> dict[str, dict[str, Path]]:
+    """env file name -> {rule: script path}."""
+    found: dict[str, dict[str, Path]] = {}
+    for smk in sorted((REPO / "workflow/rules").glob("*.smk")):
+        for name, body in RULE_BLOCK.findall(smk.read_text()):
+            env = re.search(r'conda:\s*\n\s*"\.\./\.\./envs/([\w.]+)"', body)
+            script = re.search(r'script:\s*\n\s*"([^"]+)"', body)
+            if env and script:
+                found.setdefault(env.group(1), {})[name] = (smk.parent / script.group(1)).resolve()
+    return found
+
+
+def _imports_of(path: Path) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def _env_imports(scripts: list[Path]) -> tuple[list[str], list[Path]]:
+    """(the modules the scripts import at their top, the package files those can reach: for the
+    installed-metadata check) for the scripts of one env."""
+    from hybrid_retrieval.workflow_support import module_closure
+
+    modules: set[str] = set()
+    for script in scripts:
+        modules.update(_imports_of(script))
+    stdlib = set(sys.stdlib_module_names)
+    modules = {m for m in modules if m.split(".")[0] not in stdlib}
+    package = tuple(sorted(m for m in modules if m.split(".")[0] == "hybrid_retrieval"))
+    return sorted(modules), list(module_closure(package))
+
+
+# Runs inside the env: import what the scripts import; then, for every package module that got loaded,
+# the third-party modules its functions import lazily (transformers, huggingface_hub, datasets, ...).
+IN_ENV = """
+import ast, importlib, sys
+sys.path.insert(0, SRC)
+failed = []
+def attempt(m):
+    try:
+        importlib.import_module(m)
+    except Exception as e:
+        failed.append(f"{m}: {type(e).__name__}: {e}")
+for m in MODULES:
+    attempt(m)
+stdlib = set(sys.stdlib_module_names)
+for name, mod in sorted(sys.modules.items()):
+    if not name.startswith("hybrid_retrieval") or not getattr(mod, "__file__", None):
+        continue
+    tree = ast.parse(open(mod.__file__, encoding="utf-8").read())
+    for fn in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        for node in ast.walk(fn):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            for n in names:
+                if n.split(".")[0] not in stdlib and n.split(".")[0] != "hybrid_retrieval":
+                    attempt(n)
+print("\\n".join(sorted(set(failed))))
+sys.exit(1 if failed else 0)
+"""
+
+
+def _uv_env(path: Path, dest: Path) -> Path:
+    """A fresh virtualenv with exactly the env file's pip packages (and what they depend on)."""
+    import subprocess
+
+    uv = Path(sys.executable).with_name("uv")
+    if not uv.exists():
+        pytest.skip("uv is not installed (it is in the [test] extra)")
+    subprocess.run([str(uv), "venv", "-q", "-p", sys._base_executable, str(dest)], check=True)
+    extra: list[str] = []
+    for var, flag in (("PIP_FIND_LINKS", "--find-links"), ("PIP_EXTRA_INDEX_URL", "--extra-index-url")):
+        for value in os.environ.get(var, "").split():
+            extra += [flag, value]
+    pip_conf = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=False
+    ).stdout
+    for key, flag in (("find-links", "--find-links"), ("extra-index-url", "--extra-index-url")):
+        for line in pip_conf.splitlines():
+            if line.split("=", 1)[0].endswith(f".{key}"):
+                extra += [x for value in line.split("=", 1)[1].strip("'\"").split() for x in (flag, value)]
+    _, pip = _env(path)
+    pairs = list(dict.fromkeys(zip(extra[::2], extra[1::2], strict=True)))  # pip's own local mirrors, once
+    if pairs:  # they mirror PyPI: take the best match over all of them (uv's default is the first index)
+        extra = [x for pair in pairs for x in pair] + ["--index-strategy", "unsafe-best-match"]
+    subprocess.run(
+        [str(uv), "pip", "install", "-q", "--python", str(dest / "bin/python"), *extra, *pip],
+        check=True,
+        timeout=1200,
+    )
+    return dest / "bin/python"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ENVS, ids=lambda p: p.name)
+def test_env_pip_section_runs_its_rules_scripts(path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    import subprocess
+
+    scripts = sorted(set(_rules_by_env().get(path.name, {}).values()))
+    assert scripts, f"no rule uses {path.name}"
+    modules, files = _env_imports(scripts)
+    for f in files:
+        match = SELF_METADATA.search(f.read_text())
+        assert not match, (
+            f"{f.relative_to(REPO)} reads the installed package's metadata ({match.group(0)}); the per-rule envs "
+            "do not install the package: use hybrid_retrieval.__version__"
+        )
+    python = _uv_env(path, tmp_path_factory.mktemp("env") / path.stem)
+    code = f"SRC = {str(REPO / 'src')!r}\nMODULES = {modules!r}\n" + IN_ENV
+    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (
+        f"{path.name}: modules that do not import in its env:\n{proc.stdout}{proc.stderr[-2000:]}"
+    )
