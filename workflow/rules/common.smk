@@ -113,14 +113,6 @@ def haystack_params(wildcards):
     return CFG.haystack_params(wildcards.model)
 
 
-def grid_params(section):
-    return CFG.grid_for(section)
-
-
-def settings_params(section):
-    return CFG.settings(section)
-
-
 # ------------------------------------------------------------------------------------------- inputs
 def model_inputs(wildcards):
     """Named inputs of every model step: the model directory and, for the essays, the haystack."""
@@ -138,15 +130,15 @@ def sweep_inputs(wildcards):
 
 
 def grid_params(section):
+    """The shared grid with the section's overrides (Config.grid_for)."""
     return CFG.grid_for(section)
 
 
 def settings_params(section):
-    """The experiment's own settings (not which models, not the grid: those have their own params).
-    MMLU's dataset "hub" becomes the path of its downloaded snapshot record."""
-    settings = getattr(CFG.experiments, section).model_dump(
-        mode="json", exclude={"enabled", "models", "grid"}
-    )
+    """The experiment's own settings (Config.settings: not which models, not the grid, those have their
+    own params; with `sparsification.head_score` where the section sparsifies). MMLU's dataset "hub"
+    becomes the path of its downloaded snapshot record."""
+    settings = CFG.settings(section)
     if section == "mmlu" and settings["dataset"] == "hub":
         settings["dataset"] = CFG.dataset_record("mmlu")
     return settings

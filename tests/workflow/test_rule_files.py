@@ -1,0 +1,20 @@
+"""Static checks of the workflow files that `snakemake --lint` does not make."""
+
+import re
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOW_FILES = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+
+
+def test_no_function_is_defined_twice():
+    # Snakemake includes every .smk into one namespace: a second `def` silently replaces the first (a
+    # duplicate settings_params once dropped sparsification.head_score from every experiment's params).
+    names = Counter(
+        name
+        for path in WORKFLOW_FILES
+        for name in re.findall(r"^def (\w+)\(", path.read_text(), flags=re.MULTILINE)
+    )
+    assert not [name for name, n in names.items() if n > 1]
+    assert "settings_params" in names and "grid_params" in names  # the pattern does find definitions
