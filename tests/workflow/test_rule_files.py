@@ -18,3 +18,11 @@ def test_no_function_is_defined_twice():
     )
     assert not [name for name, n in names.items() if n > 1]
     assert "settings_params" in names and "grid_params" in names  # the pattern does find definitions
+
+
+def test_profiles_do_not_print_none_shell_commands():
+    # Snakemake 9.27.1 prints "Shell command: None" for every script: rule when printshellcmds is set.
+    import yaml
+
+    for profile in sorted((REPO / "profiles").glob("*/config.yaml")):
+        assert yaml.safe_load(profile.read_text()).get("printshellcmds") is not True, profile
