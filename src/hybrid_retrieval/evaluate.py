@@ -32,6 +32,7 @@ from hybrid_retrieval.errors import DataError
 from hybrid_retrieval.interventions import InterventionSpec, apply_intervention, model_fields, validate_spec
 from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.models.loading import LoadedModel
+from hybrid_retrieval.row_interventions import apply_row_interventions
 from hybrid_retrieval.scoring import EXACT_SCORE, partial_rule, score_output
 from hybrid_retrieval.tasks.niah import Trial
 from hybrid_retrieval.tasks.prompts import PROMPT_VERSION
@@ -197,6 +198,7 @@ def run_conditions(
     checkpoint_every: int = 10,
     scoring: str = "authors",
     fast_prefill: bool = True,
+    max_rows: int = 64,
 ) -> pl.DataFrame:
     """Greedy retrieval for every trial under every spec; one row per (trial, spec), merged into `out_path`.
 
@@ -205,11 +207,16 @@ def run_conditions(
     `trials`, or from another model revision / boundary, are replaced. Every spec that leaves the prefill
     intact (`decoding.prefill_is_intact`: generation-phase specs with prefill mode keep) shares one
     prefill per length batch (SDPA when `fast_prefill`), each decoding from its own copy of the state;
-    the other specs prefill under their intervention. Finished batches are checkpointed every
+    the other specs prefill under their intervention. Conditions that share a prefill also decode
+    together, as rows of one batch of at most `max_rows` rows (`row_interventions`: each condition's
+    rows under its own spec; mixer ablations alone); max_rows=1 decodes each condition on its own.
+    Finished batches are checkpointed every
     `checkpoint_every` batches, so a killed run keeps its work. Returns the rows of `specs`, sorted.
     """
-    if batch_size < 1 or max_new_tokens < 1:
-        raise DataError(f"batch_size ({batch_size}) and max_new_tokens ({max_new_tokens}) must be >= 1")
+    if batch_size < 1 or max_new_tokens < 1 or max_rows < 1:
+        raise DataError(
+            f"batch_size ({batch_size}), max_new_tokens ({max_new_tokens}) and max_rows ({max_rows}) must be >= 1"
+        )
     if prefill_boundary not in PREFILL_BOUNDARIES:
         raise DataError(f"prefill_boundary {prefill_boundary!r} is not one of {', '.join(PREFILL_BOUNDARIES)}")
     ids = [t.trial_id for t in trials]
@@ -254,11 +261,19 @@ def run_conditions(
         users = [(s, h) for s, h in shared if wanted[h]]
         if users:
             start = prefill(loaded, input_ids, prefill_boundary, fast_attention=fast_prefill)
-            for spec, spec_hash in users:
-                rows_of = [batch[i] for i in wanted[spec_hash]]
-                with apply_intervention(loaded, spec, needle_spans=[t.needle_spans for t in rows_of]):
-                    generated = decode(loaded, branch(start, wanted[spec_hash]), max_new_tokens)
-                add(spec_hash, rows_of, generated)
+            for chunk in _row_chunks(users, wanted, max_rows):
+                index = [i for _, h in chunk for i in wanted[h]]
+                groups = [(spec, [batch[i].needle_spans for i in wanted[h]]) for spec, h in chunk]
+                if len(chunk) == 1:
+                    context = apply_intervention(loaded, chunk[0][0], needle_spans=groups[0][1])
+                else:
+                    context = apply_row_interventions(loaded, groups)
+                with context:
+                    generated = decode(loaded, branch(start, index), max_new_tokens)
+                for _, spec_hash in chunk:
+                    count = len(wanted[spec_hash])
+                    add(spec_hash, [batch[i] for i in wanted[spec_hash]], generated[:count])
+                    generated = generated[count:]
         for spec, spec_hash in own:
             if not wanted[spec_hash]:
                 continue
@@ -274,6 +289,25 @@ def run_conditions(
     merged = _merge(kept, rows)
     write_parquet(merged, out_path)
     return merged.filter(ours).sort(SORT_KEYS)
+
+
+def _row_chunks(
+    users: list[tuple[InterventionSpec, str]], wanted: dict[str, list[int]], max_rows: int
+) -> list[list[tuple[InterventionSpec, str]]]:
+    """Consecutive conditions packed into batches of at most `max_rows` rows (a condition is never split;
+    one larger than max_rows runs alone); mixer ablations always alone."""
+    chunks: list[list[tuple[InterventionSpec, str]]] = []
+    rows = 0
+    for spec, spec_hash in users:
+        n = len(wanted[spec_hash])
+        alone = spec.kind == "mixer_ablation"
+        if alone or not chunks or rows + n > max_rows or chunks[-1][0][0].kind == "mixer_ablation":
+            chunks.append([(spec, spec_hash)])
+            rows = n
+        else:
+            chunks[-1].append((spec, spec_hash))
+            rows += n
+    return chunks
 
 
 def run_retrieval(

@@ -214,3 +214,48 @@ def test_conditions_together_equal_one_at_a_time(loaded, tmp_path: Path, boundar
     ).sort(SORT_KEYS)
     assert together.height == len(trials) * len(specs)
     assert together.equals(alone)
+
+
+# --------------------------------------------------------------------------- conditions as rows of one batch
+
+
+def test_conditions_batched_as_rows_equal_separate_decodes(loaded) -> None:
+    from hybrid_retrieval.row_interventions import apply_row_interventions
+
+    trials, ids = _batch(loaded)
+    shared = prefill(loaded, ids, "last_token_as_generation", fast_attention=True)
+    separate = [_decode_logits(loaded, spec, trials, branch(shared, [0, 1, 2])) for spec in SHARED_SPECS]
+    groups = [(spec, [t.needle_spans for t in trials]) for spec in SHARED_SPECS]
+    logits: list[torch.Tensor] = []
+    with apply_row_interventions(loaded, groups):
+        tokens = decode(loaded, branch(shared, [0, 1, 2] * len(SHARED_SPECS)), MAX_NEW, step_logits=logits)
+    n = len(trials)
+    for g, (alone_tokens, alone_logits) in enumerate(separate):
+        assert tokens[g * n : (g + 1) * n] == alone_tokens, SHARED_SPECS[g].label()
+        for step, alone in zip(logits, alone_logits, strict=True):
+            # the model's other layers run on a bigger batch: equal up to matmul rounding
+            torch.testing.assert_close(step[g * n : (g + 1) * n], alone, atol=1e-5, rtol=1e-5)
+    # the conditions really differ, so a mix-up of rows would show
+    assert separate[0][0] != separate[2][0] or not torch.equal(separate[0][1][0], separate[2][1][0])
+    with pytest.raises(InterventionError, match="rows"):
+        with apply_row_interventions(loaded, groups[:2]):
+            decode(loaded, branch(shared, [0, 1, 2] * 3), 1)
+
+
+def test_row_chunks_pack_conditions_and_keep_mixer_ablations_alone() -> None:
+    from hybrid_retrieval.evaluate import _row_chunks
+
+    specs = [
+        InterventionSpec(kind="none"),
+        InterventionSpec(kind="entropy_topk", k=1),
+        InterventionSpec(kind="mixer_ablation", layers=(0,)),
+        InterventionSpec(kind="entropy_topk", k=2),
+        InterventionSpec(kind="entropy_topk", k=3),
+    ]
+    users = [(s, s.spec_hash()) for s in specs]
+    wanted = {h: [0, 1, 2] for _, h in users}
+    chunks = _row_chunks(users, wanted, max_rows=6)
+    assert [[s.kind for s, _ in c] for c in chunks] == [
+        ["none", "entropy_topk"], ["mixer_ablation"], ["entropy_topk", "entropy_topk"]
+    ]
+    assert [len(c) for c in _row_chunks(users, wanted, max_rows=1)] == [1] * 5
