@@ -29,7 +29,7 @@ from hybrid_retrieval.config import load_config
 # which would add the toy models to a paper run).
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: str(Path(workflow.basedir) / "config" / "config.yaml")  # also under --directory
 
 
 # The typed model first: its errors name the key ("models.x.revision: Field required"). Then the
