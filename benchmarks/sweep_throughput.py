@@ -114,6 +114,9 @@ def main() -> None:
     parser.add_argument("--arch", choices=["recurrent_gemma", "jamba"], default="recurrent_gemma")
     parser.add_argument("--model-dir", type=Path, default=None, help="a trained toy (default: untrained toy)")
     parser.add_argument("--base-src", type=Path, default=None, help="src/ of the checkout to compare with")
+    parser.add_argument(
+        "--new-src", type=Path, default=ROOT / "src", help="src/ of the new code (default: this checkout's)"
+    )
     parser.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
@@ -160,7 +163,7 @@ def main() -> None:
         for variant in order:
             out = scratch / f"{variant}-{rep}.parquet"
             env = dict(os.environ)
-            src = args.base_src if variant == "base" else ROOT / "src"
+            src = args.base_src if variant == "base" else args.new_src
             env["PYTHONPATH"] = str(Path(src).resolve())
             cmd = [sys.executable, __file__, "--child", variant, "--arch", args.arch, "--model-dir", str(model_dir),
                    "--config", args.config, "--threads", str(args.threads), "--out", str(out), "--scores", str(scores)]  # fmt: skip
