@@ -426,7 +426,7 @@ def run_mmlu(
     """E5: multiple choice (test split, k-shot from dev) under entropy top-k with prefill sparsity.
     dataset "toy" = the toy model's own knowledge set in `model_dir/mc`."""
     from hybrid_retrieval.multiple_choice import score_multiple_choice
-    from hybrid_retrieval.tasks.mmlu import load_mc_dataset
+    from hybrid_retrieval.tasks.mmlu import dataset_label, load_mc_dataset
 
     loaded = load(model_dir, model, device=device, threads=threads)
     source = Path(model_dir) / "mc" if dataset == "toy" else dataset
@@ -446,7 +446,7 @@ def run_mmlu(
         chat_template=chat,
         batch_size=int(batch_size),
         out_path=out_path,
-        dataset="toy-mc" if dataset == "toy" else "mmlu",
+        dataset="toy-mc" if dataset == "toy" else dataset_label(source),  # hub: "cais/mmlu@<commit>"
     )
 
 

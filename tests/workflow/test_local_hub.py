@@ -100,6 +100,7 @@ def test_branch_locked_downloaded_through_the_cache_and_refreshed(
     }
     rows = pl.read_parquet(run / result)
     assert set(rows["revision"]) == {heads[f"models/{JAMBA}"]}
+    assert set(rows["dataset"]) == {f"cais/mmlu@{heads['datasets/cais/mmlu']}"}  # rows name the dataset commit
     record = json.loads((run / "resources/datasets/cais/mmlu/snapshot.json").read_text())
     assert record["commit"] == heads["datasets/cais/mmlu"] and record["path"].startswith(str(hf_home))
     model_dir = run / "resources/models/jamba-mini-1.6"
