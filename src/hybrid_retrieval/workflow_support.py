@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import sys
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -93,10 +94,23 @@ def code_digest(*modules: str, shallow: tuple[str, ...] = (), src_dir: Path = SR
     return digest.hexdigest()[:16]
 
 
+def _console_handlers() -> list[logging.StreamHandler]:
+    """StreamHandlers on stderr that libraries attached to their own, non-propagating loggers (transformers
+    does so at import: its kernel-fallback warnings bypassed the job's log and reached the console)."""
+    consoles = {id(sys.stderr), id(sys.__stderr__)}
+    found: dict[int, logging.StreamHandler] = {}  # one handler may serve several loggers
+    for logger in [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]:
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler and id(handler.stream) in consoles:
+                found[id(handler)] = handler
+    return list(found.values())
+
+
 @contextlib.contextmanager
 def job_log(path: str | os.PathLike[str] | None, level: int = logging.INFO) -> Iterator[logging.Logger]:
     """Inside: logging records, warnings and anything written to stderr go to `path` (appended; None =
-    stay on stderr). An exception is logged with its traceback, then re-raised so the job fails."""
+    stay on stderr), also the records of library loggers that print to stderr through their own handler
+    (transformers). An exception is logged with its traceback, then re-raised so the job fails."""
     if path is None:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         yield logging.getLogger(PACKAGE)
@@ -110,6 +124,7 @@ def job_log(path: str | os.PathLike[str] | None, level: int = logging.INFO) -> I
         root.addHandler(handler)
         root.setLevel(level)
         logging.captureWarnings(True)
+        redirected = [(library, library.setStream(stream)) for library in _console_handlers()]
         try:
             with contextlib.redirect_stderr(stream), warnings.catch_warnings():
                 warnings.simplefilter("default")
@@ -118,6 +133,8 @@ def job_log(path: str | os.PathLike[str] | None, level: int = logging.INFO) -> I
             stream.write(traceback.format_exc())
             raise
         finally:
+            for library, old_stream in redirected:
+                library.setStream(old_stream)
             logging.captureWarnings(False)
             root.removeHandler(handler)
             root.setLevel(old_level)

@@ -81,3 +81,24 @@ def test_job_log_captures_logging_stderr_and_traceback(tmp_path: Path) -> None:
     assert "hello from logging" in text and "to stderr" in text
     assert "Traceback" in text and "ValueError: boom" in text
     assert not any(getattr(h, "stream", None) and h.stream.closed for h in logging.getLogger().handlers)
+
+
+def test_job_log_takes_library_console_handlers(tmp_path: Path, capsys) -> None:
+    # transformers logs through its own non-propagating logger with a StreamHandler on stderr, made at
+    # import: its kernel-fallback warning reached the console 13 times per toy run instead of the job log.
+    import logging
+    import sys
+
+    library = logging.getLogger("some_library_with_own_handler")
+    library.propagate = False
+    handler = logging.StreamHandler(sys.stderr)
+    library.addHandler(handler)
+    try:
+        with job_log(tmp_path / "job.log"):
+            library.warning("kernel falls back to the reference implementation")
+        assert "kernel falls back" in (tmp_path / "job.log").read_text()
+        assert "kernel falls back" not in capsys.readouterr().err
+        library.warning("after the job")  # the handler is given back its console stream
+        assert "after the job" in capsys.readouterr().err
+    finally:
+        library.removeHandler(handler)
