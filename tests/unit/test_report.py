@@ -101,3 +101,24 @@ def test_report_with_no_results(tmp_path):
     )
     html = out.read_text()
     assert "No figure has data in this run." in html and "NOT RUN" in html
+
+
+def test_report_shows_criteria_protocol_and_deviations(run, tmp_path):
+    import yaml
+
+    from hybrid_retrieval.deviations import DEVIATIONS
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "config.yaml").read_text())
+    config["claims"] = {**config.get("claims", {}), "jrt_tolerance": 0.07}
+    config["retrieval"]["scoring"] = "word_lcs"
+    out = render_report(
+        tables_dir=run / "tables",
+        claims_csv=run / "claims.csv",
+        config=config,
+        benchmarks_dir=None,
+        out_html=tmp_path / "index.html",
+    )
+    html = out.read_text()
+    assert 'id="criteria-table"' in html and "standard-prompt exact rate + 7.0%" in html  # from this config
+    assert "<code>retrieval.scoring</code></td><td>word_lcs" in html
+    assert html.count("<tr><td>", html.index('id="deviations-table"')) >= len(DEVIATIONS)

@@ -20,7 +20,8 @@ import polars as pl
 import vl_convert as vlc
 import yaml
 
-from hybrid_retrieval.claims import read_claims
+from hybrid_retrieval.claims import criteria, parse_claims_config, read_claims
+from hybrid_retrieval.deviations import DEVIATIONS
 from hybrid_retrieval.io import write_text
 from hybrid_retrieval.provenance import REPORTED_PACKAGES, git_commit, package_versions  # noqa: F401
 from hybrid_retrieval.report.figures import FIGURE_CAPTIONS, VL_VERSION, build_figures, chart_spec
@@ -63,6 +64,34 @@ def read_benchmarks(benchmarks_dir: str | os.PathLike[str] | None) -> pl.DataFra
         job = str(path.relative_to(root).with_suffix("")).removesuffix(".benchmark")
         rows.append({"job": job, "seconds": float(df["s"].cast(pl.Float64).mean()), "max_rss_mb": rss})
     return pl.DataFrame(rows, schema=schema).sort("job")
+
+
+def criteria_view(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """(claim, criterion) rows from the run's `claims:` config: the text of `claims.criteria`."""
+    cfg = parse_claims_config(config.get("claims"))
+    return [("gate" if i == 0 else str(i), text) for i, text in criteria(cfg).items()]
+
+
+def protocol_view(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """(option, value) rows: the protocol choices of this run (each default is the authors', see
+    hybrid_retrieval.deviations); absent keys are shown with their defaults."""
+    from hybrid_retrieval.config import load_config
+
+    try:
+        cfg = load_config(config)
+    except Exception:  # the report of a config this version cannot read still renders
+        return []
+    rows = [
+        ("haystack.essays", cfg.haystack.essays if cfg.haystack.kind == "paul_graham" else "- (synthetic)"),
+        ("retrieval.needle_format", cfg.retrieval.needle_format),
+        ("retrieval.insertion", cfg.retrieval.insertion),
+        ("retrieval.scoring", cfg.retrieval.scoring),
+        ("experiments.exposure.rule", cfg.experiments.exposure.rule),
+        ("sparsification.head_score", cfg.sparsification.head_score),
+    ]
+    for name, spec in cfg.models.items():
+        rows.append((f"models.{name}.prefill_boundary", str(getattr(spec, "prefill_boundary", "-"))))
+    return rows
 
 
 def _read_json(path: str | os.PathLike[str] | None) -> dict[str, Any] | None:
@@ -141,6 +170,9 @@ def render_report(
             title="Some Attention is All You Need for Retrieval: reproduction report",
             generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             claims=claims_view(claims),
+            criteria=criteria_view(config),
+            protocol=protocol_view(config),
+            deviations=DEVIATIONS,
             counts=counts,
             figures=figures,
             tables=tables,
