@@ -9,6 +9,8 @@ rule train_toy_model:
         directory("resources/models/{model}"),
     log:
         "logs/train_toy_model/{model}.log",
+    message:
+        "Training toy model {wildcards.model} (several minutes on a CPU; progress with ETA: tail -f {log})"
     benchmark:
         "logs/train_toy_model/{model}.benchmark.tsv"
     wildcard_constraints:

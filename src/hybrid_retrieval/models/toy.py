@@ -551,13 +551,18 @@ def train(model: PreTrainedModel, corpus: ToyCorpus, config: ToyTrainConfig, see
         losses.append(loss.item())
         if step % 50 == 0 or step == config.steps:
             recent = sum(losses[-50:]) / len(losses[-50:])
+            elapsed = time.perf_counter() - start
+            # ETA from the mean step time so far (later curriculum stages have longer sequences: a lower bound).
+            eta = elapsed / step * (config.steps - step)
             log.info(
-                "step %d/%d length %d loss %.4f (%.0f s)",
+                "step %d/%d (%.0f%%) length %d loss %.4f (%.0f s, about %.0f s left)",
                 step,
                 config.steps,
+                100 * step / config.steps,
                 length,
                 recent,
-                time.perf_counter() - start,
+                elapsed,
+                eta,
             )
     model.eval()
     return losses
