@@ -399,7 +399,12 @@ def run_recording(
     chosen = trials[: int(settings["max_trials"])]
     spec = _topk(resolve_k(settings["k"], loaded), settings["phase"], settings.get("head_score", "entropy"))
     return record_attention(
-        loaded, chosen, spec, max_new_tokens=int(settings["max_new_tokens"]), out_path=out_path
+        loaded,
+        chosen,
+        spec,
+        max_new_tokens=int(settings["max_new_tokens"]),
+        out_path=out_path,
+        prefill_boundary=resolve_prefill_boundary(model.get("prefill_boundary", "auto"), loaded),
     )
 
 

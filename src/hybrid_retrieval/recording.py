@@ -1,10 +1,14 @@
 """Attention recordings for figures (E7): per generated step, layer and head, the attention entropy,
 whether the entropy rule kept the head, and the attention mass on the needle tokens.
 
-Step s is the forward pass that produces generated token s: step 0 is the prefill (its last query
-position), steps 1.. are the single-token decoding steps. Rows come from the interventions' recorder,
-so they describe exactly what the intervention did: `kept` is the heads actually kept, i.e. every head
-in a phase the spec leaves alone (the prefill under phase "generation").
+Step s is the forward pass that produces generated token s, decoded as the retrieval runs decode
+(`decoding.prefill` + `decoding.decode`, with the model's prefill boundary): with `whole_prompt` step 0
+is the prefill (its last query position), steps 1.. the single-token decoding steps; with
+`last_token_as_generation` (RecurrentGemma, the authors') step 0 is the last prompt token fed as a
+generation step, and the prefill of the rest of the prompt, which produces no answer token, is not
+recorded. Rows come from the interventions' recorder, so they describe exactly what the intervention
+did: `kept` is the heads actually kept, i.e. every head in a phase the spec leaves alone (the prefill
+under phase "generation").
 """
 
 from __future__ import annotations
@@ -32,16 +36,20 @@ SCHEMA = {
 
 
 @torch.inference_mode()
-def _record_trial(loaded, trial, spec, max_new_tokens: int) -> pl.DataFrame:
+def _record_trial(loaded, trial, spec, max_new_tokens: int, prefill_boundary: str) -> pl.DataFrame:
+    from hybrid_retrieval.decoding import decode, prefill
     from hybrid_retrieval.interventions import apply_intervention
 
-    step = [-1]
+    # forward passes so far; the first one produces no token under last_token_as_generation
+    forward = [-1 - (prefill_boundary == "last_token_as_generation")]
     chunks: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def count_step(_module, _args, _kwargs) -> None:
-        step[0] += 1
+        forward[0] += 1
 
     def record(layer_index, phase, entropy, kept, needle_mass) -> None:
+        if forward[0] < 0:
+            return
         # [b=1, h, q]: keep the last query position, the one that produces this step's token.
         ent = entropy[0, :, -1].float().cpu().numpy()
         kep = kept[0, :, -1].bool().cpu().numpy() if kept is not None else np.ones_like(ent, dtype=bool)
@@ -50,20 +58,14 @@ def _record_trial(loaded, trial, spec, max_new_tokens: int) -> pl.DataFrame:
             if needle_mass is not None
             else np.full_like(ent, np.nan)
         )
-        chunks.append((step[0], layer_index, ent, kep, mass))
+        chunks.append((forward[0], layer_index, ent, kep, mass))
 
     model = loaded.model
-    prompt = torch.tensor([list(trial.input_ids)], device=next(model.parameters()).device)
+    prompt = torch.tensor([list(trial.input_ids)])
     hook = model.register_forward_pre_hook(count_step, with_kwargs=True)
     try:
         with apply_intervention(loaded, spec, needle_spans=[list(trial.needle_spans)], recorder=record):
-            model.generate(
-                prompt,
-                attention_mask=torch.ones_like(prompt),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=loaded.tokenizer.pad_token_id or loaded.tokenizer.eos_token_id or 0,
-            )
+            decode(loaded, prefill(loaded, prompt, prefill_boundary), max_new_tokens)
     finally:
         hook.remove()
     if not chunks:
@@ -92,9 +94,11 @@ def record_attention(
     *,
     max_new_tokens: int,
     out_path: str | os.PathLike[str] | None,
+    prefill_boundary: str = "whole_prompt",
 ) -> pl.DataFrame:
     """Rows `model, trial_id, step, layer_index, head, entropy, kept, needle_mass` (INTERFACES.md),
-    sorted by (trial_id, step, layer_index, head); one trial at a time, so no padding enters."""
+    sorted by (trial_id, step, layer_index, head); one trial at a time, so no padding enters.
+    `prefill_boundary`: where prefill ends (decoding.PREFILL_BOUNDARIES; see the module doc)."""
     from hybrid_retrieval.interventions import validate_spec
 
     if max_new_tokens < 1:
@@ -102,7 +106,7 @@ def record_attention(
     if not trials:
         raise ConfigError("record_attention needs at least one trial")
     validate_spec(spec, loaded)
-    frames = [_record_trial(loaded, t, spec, max_new_tokens) for t in trials]
+    frames = [_record_trial(loaded, t, spec, max_new_tokens, prefill_boundary) for t in trials]
     df = pl.concat(frames).sort("trial_id", "step", "layer_index", "head")
     if out_path is not None:
         write_parquet(df, Path(out_path))

@@ -259,3 +259,19 @@ def test_row_chunks_pack_conditions_and_keep_mixer_ablations_alone() -> None:
         ["none", "entropy_topk"], ["mixer_ablation"], ["entropy_topk", "entropy_topk"]
     ]
     assert [len(c) for c in _row_chunks(users, wanted, max_rows=1)] == [1] * 5
+
+
+def test_recordings_follow_the_prefill_boundary(loaded) -> None:
+    from hybrid_retrieval.recording import record_attention
+
+    trials, _ = _batch(loaded, n=1)
+    spec = InterventionSpec(kind="entropy_topk", k=1)
+    kept = {}
+    for boundary in BOUNDARIES:
+        df = record_attention(loaded, trials, spec, max_new_tokens=3, out_path=None, prefill_boundary=boundary)
+        assert sorted(df["step"].unique()) == [0, 1, 2]
+        per_step = df.group_by("step", "layer_index").agg(pl.col("kept").sum()).sort("step")
+        kept[boundary] = per_step.filter(pl.col("step") == 0)["kept"].unique().to_list()
+    heads = loaded.adapter.attention_layers(loaded.model)[0].num_heads
+    assert kept["whole_prompt"] == [heads]  # step 0 = the intact prefill
+    assert kept["last_token_as_generation"] == [1]  # step 0 = the last prompt token, a generation step
