@@ -27,7 +27,8 @@ def test_load_hub_layout(tiny_model_dirs: dict[str, Path], tiny_arch: str) -> No
     assert loaded.model.config._attn_implementation == "eager"
     assert next(loaded.model.parameters()).dtype == torch.float32
     weights = (directory / "model.safetensors").read_bytes()
-    assert loaded.revision == "toy-" + hashlib.sha256(weights).hexdigest()[:12]
+    # A local directory that is not a toy trained here (no toy_metadata.json): "local-", not "toy-".
+    assert loaded.revision == "local-" + hashlib.sha256(weights).hexdigest()[:12]
     assert loaded.tokenizer("w1 w2").input_ids == [2, 5, 6]  # <bos> prepended, word-level ids
 
 

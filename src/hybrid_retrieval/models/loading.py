@@ -82,17 +82,48 @@ class LoadedModel:
     tokenizer: PreTrainedTokenizerBase
     adapter: ArchitectureAdapter
     name: str
-    revision: str  # hub commit sha, or "toy-<sha256[:12] of the weights>"
+    revision: str  # hub commit sha, or "toy-"/"local-" + sha256[:12] of the weights
 
 
-def weights_revision(model_dir: Path) -> str:
-    """ "toy-" + sha256[:12] over the safetensors files (sorted by name) of a locally made model."""
+TOY_METADATA_FILE = "toy_metadata.json"  # models.toy.METADATA_FILE (not imported: toy.py pulls training code)
+
+
+def _weights_cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "hybrid-retrieval" / "weights-sha256.json"
+
+
+def _weights_sha256(model_dir: Path) -> str:
+    """sha256 over the safetensors files (sorted by name). Cached per file set (path, size, mtime) in
+    ~/.cache/hybrid-retrieval, so a 100 GB local model is hashed once, not by every job that loads it."""
+    files = sorted(model_dir.glob("*.safetensors"))
+    key = json.dumps([[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files])
+    cache_file = _weights_cache_file()
+    try:
+        cache = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        return cache[key]
     digest = hashlib.sha256()
-    for path in sorted(model_dir.glob("*.safetensors")):
+    for path in files:
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-    return "toy-" + digest.hexdigest()[:12]
+    try:
+        # Entries of deleted models are dropped, so the file does not grow without bound.
+        kept = {k: v for k, v in cache.items() if all(Path(p).exists() for p, *_ in json.loads(k))}
+        write_text(json.dumps({**kept, key: digest.hexdigest()}), cache_file)
+    except OSError:
+        pass  # a read-only home: hash again next time
+    return digest.hexdigest()
+
+
+def weights_revision(model_dir: Path) -> str:
+    """The revision of a locally made model: "toy-" + sha256[:12] of its weights for a toy trained here
+    (it has a toy_metadata.json), "local-" + sha256[:12] for any other local directory."""
+    kind = "toy" if (model_dir / TOY_METADATA_FILE).is_file() else "local"
+    return f"{kind}-{_weights_sha256(model_dir)[:12]}"
 
 
 def _check_model_dir(model_dir: Path) -> str:
