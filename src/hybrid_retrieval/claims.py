@@ -1,4 +1,4 @@
-"""The five claims of the paper (PAPER.md "Claims") checked against the aggregated tables.
+"""The five claims of the paper (arXiv 2510.19861; listed in ARTIFACT.md) checked against the aggregated tables.
 
 One row per claim x model in `results/claims.csv`: claim_id, claim, model, paper_value, measured,
 tolerance, status (PASS / FAIL / NOT RUN), detail. NOT RUN means the table or the rows a claim needs

@@ -64,7 +64,7 @@ Phase = Literal["generation", "all"]
 GenerationMode = Literal["keep", "omit", "only", "balanced", "null"]
 PrefillMode = Literal["keep", "omit", "only", "balanced", "null", "follow"]
 PromptVariant = Literal["base", "jrt", "chat", "chat_jrt"]
-# Where prefill ends (PAPER.md "Phases"): "auto" = the authors' choice for the architecture
+# Where prefill ends (the paper's phases; ARTIFACT.md): "auto" = the authors' choice for the architecture
 # (RecurrentGemma: last_token_as_generation; Jamba: whole_prompt), see evaluate.resolve_prefill_boundary.
 PrefillBoundary = Literal["auto", "last_token_as_generation", "whole_prompt"]
 # k values of a list: an int (heads kept per attention layer) or "H" (= all heads of the model).

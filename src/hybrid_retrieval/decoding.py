@@ -1,6 +1,6 @@
 """Greedy decoding on the model's cache, split into prefill and decode so one prefill can feed many conditions.
 
-Where prefill ends is a per-model setting (PAPER.md "Phases"):
+Where prefill ends is a per-model setting (the paper's phases; ARTIFACT.md):
 - `whole_prompt` (Jamba, HF `generate`): the whole prompt is one forward; the first answer token comes
   from its last position.
 - `last_token_as_generation` (RecurrentGemma, the authors' sampler): the prompt without its last token is

@@ -4,7 +4,7 @@ Each function here is one workflow step: load the model, build the needle trials
 grid, turn the experiment's settings into `InterventionSpec`s and run them. The workflow scripts and
 the CLI call these functions with the same keyword arguments, so a step runs the same with or without
 Snakemake. Parameters are plain dicts (as in the config), never objects: Snakemake compares params to
-decide what to rerun and ignores what it cannot compare (STYLE.md trap 2).
+decide what to rerun and ignores what it cannot compare.
 
 Dict shapes (all produced by the Snakefile's `common.smk` from `hybrid_retrieval.config.Config`):
 - model:    {"name": str, "dtype": "float32"|..., "chat_template": bool}
@@ -94,7 +94,7 @@ def resolve_k(k: int | str, loaded: LoadedModel) -> int:
 
 
 def prompt_variants(model: Mapping[str, Any], *, jrt: bool = False) -> str:
-    """The model's prompt variant: chat models get the chat template (PAPER.md "Prompts")."""
+    """The model's prompt variant: chat models get the chat template (as in the authors' code)."""
     chat = bool(model.get("chat_template", False))
     return {(False, False): "base", (False, True): "jrt", (True, False): "chat", (True, True): "chat_jrt"}[
         (chat, jrt)

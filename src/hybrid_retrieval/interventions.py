@@ -54,7 +54,7 @@ _SCORE_ELEMENTS_PER_CHUNK = 1 << 26  # bounds eager memory: batch * heads * quer
 
 
 class InterventionSpec(pydantic.BaseModel):
-    """What to do to attention (and mixers) during a forward pass. See PAPER.md for definitions."""
+    """What to do to attention (and mixers) during a forward pass. Definitions: docs/INTERFACES.md."""
 
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
 

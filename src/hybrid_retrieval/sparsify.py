@@ -1,7 +1,7 @@
 """Static-head control ranking and k-sweep helpers (our control next to the paper's dynamic top-k).
 
 `head_scores` ranks every attention head two ways, because attention statistics alone can mislead
-(DESIGN.md: in the Jamba toy 7 of 8 heads looked alike by attention while one carried retrieval):
+(in our Jamba toy 7 of 8 heads looked alike by attention while one carried retrieval):
 - mean attention entropy over the probe prompts (lower = more peaked = rank 0), read through the
   interventions' recorder under the no-op spec;
 - ablation drop: how much the log-probability of the needle answer falls when only that head is zeroed

@@ -3,7 +3,7 @@
 `code_digest(*modules)` hashes the source files of the given modules and of every `hybrid_retrieval`
 module they import (transitively, also imports inside functions), found by parsing, not importing, so
 the Snakefile stays fast. A rule passes it as a `code=` param: Snakemake tracks a rule's script, not
-the library the script calls, so without it an edit in `src/` would never rerun anything (STYLE.md trap 1).
+the library the script calls, so without it an edit in `src/` would never rerun anything.
 
 `job_log(path)` sends logging, warnings and stderr of a script to the rule's `log:` file and writes the
 traceback of an exception there before re-raising it (no global exception hook is replaced).

@@ -1,5 +1,5 @@
 """Per-rule conda envs: every package pinned to exactly one version, pip pins equal pyproject.toml's,
-the package itself never installed by path (STYLE.md trap 4), and every env a rule names exists."""
+the package itself never installed by path, and every env a rule names exists."""
 
 from __future__ import annotations
 

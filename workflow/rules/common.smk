@@ -1,6 +1,6 @@
 # Helpers and input functions only (no rules). Everything here reads the validated `CFG`
 # (hybrid_retrieval.config.Config) and hands rules plain dicts, so Snakemake's params trigger sees
-# every value that changes a result (STYLE.md trap 2).
+# every value that changes a result.
 
 import re
 import shutil
@@ -32,7 +32,7 @@ wildcard_constraints:
 
 
 # ------------------------------------------------------------------------------------ code digests
-# Each rule's `code` param: the package modules its script calls, with their imports (STYLE.md trap 1).
+# Each rule's `code` param: the package modules its script calls, with their imports.
 _GLUE = ("hybrid_retrieval.experiments",)
 CODE = {
     # numerics: the kernels every toy job runs on (a change retrains the toys, and so reruns all after them)

