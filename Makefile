@@ -1,18 +1,24 @@
 # The two entry points of README.md. Both work on a fresh machine: they create .venv and install
-# the pinned package (the CPU torch wheel first, so nothing pulls a CUDA build).
+# the pinned package (torch first, from TORCH_INDEX when set: on a stock host PyPI's Linux torch wheel
+# is the CUDA build; TORCH_INDEX=https://download.pytorch.org/whl/cpu gives the CPU one).
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORES ?= 2
 CONFIG ?= config/config.yaml
+PYTHON ?= python3
+TORCH_INDEX ?=
 
 .PHONY: reproduce test system-deps lint clean-results reference check-reference slurm lock rehearsal
 
 $(STAMP): pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else \
+	  "Python 3.11 is needed (pyproject: requires-python >=3.11,<3.12), found " + sys.version.split()[0] + \
+	  "; pass PYTHON=python3.11")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==26.3
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet -e '.[test,slurm]'
 	touch $(STAMP)
 
