@@ -1,0 +1,178 @@
+"""The offline dress rehearsal of the real-model path: stand-ins under the real names on a local hub
+(olah), the paper config scaled down (config/rehearsal.yaml), every job through `--profile profiles/slurm`
+on a one-node SLURM cluster.
+
+    python -m hybrid_retrieval.rehearsal [--workdir .rehearsal]      (make rehearsal)
+
+builds the stand-ins (`hybrid_retrieval.standins`), starts olah (`scripts/olah-hub.sh`) and SLURM
+(`scripts/slurm-cluster.sh`, root on Debian), runs the workflow and stops both servers by their PIDs, also
+when the run fails. The command line adds to the config only what this machine needs: `device=cpu` (no
+GPU) and, without network, the essays from a local folder (`HR_ESSAYS_DIR`, or ../shared/data/
+paul_graham_essays beside the checkout; without one the synthetic haystack, said in the log). The test
+`tests/workflow/test_rehearsal.py` drives the same pieces and checks the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = "config/rehearsal.yaml"
+# Small requests so every job fits a CI machine (the profile's are for real GPUs nodes); rules not listed
+# get the defaults.
+JOB_RESOURCES = {"mem_mb": 2500, "runtime": 20, "cpus_per_task": 1}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def essays_dir() -> Path | None:
+    """A local copy of the pinned essays (offline), or None."""
+    for candidate in (os.environ.get("HR_ESSAYS_DIR"), REPO.parent / "shared/data/paul_graham_essays"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate).resolve()
+    return None
+
+
+def config_overrides(essays: Path | None) -> list[str]:
+    """`--config` values for this machine: CPU, and the essays' local folder (or the synthetic haystack)."""
+    values = ["device=cpu"]
+    if essays is not None:
+        values.append(f'haystack={{"kind": "paul_graham", "from_dir": "{essays}"}}')
+    else:
+        log.warning("no local copy of the essays (HR_ESSAYS_DIR): the rehearsal uses the synthetic haystack")
+        values.append('haystack={"kind": "synthetic"}')
+    return values
+
+
+def snakemake_args(repo: Path = REPO, essays: Path | None = None) -> list[str]:
+    """The rehearsal's snakemake arguments (after `python -m snakemake`)."""
+    profile = yaml.safe_load((repo / "profiles/slurm/config.yaml").read_text())
+    rules = sorted(profile.get("set-resources", {}))
+    resources = [f"{rule}:{key}={value}" for rule in rules for key, value in JOB_RESOURCES.items()]
+    defaults = [f"{key}={value}" for key, value in JOB_RESOURCES.items()]
+    return [
+        "--profile", "profiles/slurm",
+        "--default-resources", *defaults,
+        "--set-resources", *resources,
+        "--slurm-init-seconds-before-status-checks", "5",
+        "--config", *config_overrides(essays),
+        "--configfile", CONFIG,
+    ]  # fmt: skip
+
+
+@dataclass
+class Hub:
+    endpoint: str
+    mirrors: Path
+    state: Path
+
+
+@contextlib.contextmanager
+def local_hub(mirrors: Path, state: Path, port: int | None = None) -> Iterator[Hub]:
+    """olah serving `mirrors`, stopped by its PID on exit (also on failure)."""
+    port = port or free_port()
+    script = REPO / "scripts/olah-hub.sh"
+    subprocess.run([str(script), "start", str(mirrors), str(state), str(port)], check=True)
+    try:
+        yield Hub(f"http://127.0.0.1:{port}", mirrors, state)
+    finally:
+        subprocess.run([str(script), "stop", str(state)], check=False)
+
+
+@contextlib.contextmanager
+def slurm_cluster() -> Iterator[None]:
+    """The one-node SLURM cluster (with accounting), stopped by PID on exit (also on failure)."""
+    script = REPO / "scripts/slurm-cluster.sh"
+    try:
+        subprocess.run(["bash", str(script), "start"], check=True)
+        yield
+    finally:
+        subprocess.run(["bash", str(script), "stop"], check=False)
+
+
+def slurm_available() -> str | None:
+    """None when a one-node cluster can be started here, else why not."""
+    if os.geteuid() != 0:
+        return "not root (slurmctld, slurmd and munged are started as root)"
+    missing = [
+        c for c in ("slurmctld", "slurmd", "sbatch", "munged", "slurmdbd", "mariadbd") if not shutil.which(c)
+    ]
+    if missing and not shutil.which("apt-get"):
+        return f"SLURM is not installed ({', '.join(missing)}) and there is no apt-get"
+    try:
+        import snakemake_executor_plugin_slurm  # noqa: F401
+    except ImportError:
+        return "snakemake-executor-plugin-slurm is not installed (make slurm)"
+    return None
+
+
+def hub_env(hub: Hub, hf_home: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": hub.endpoint,
+        "HF_HOME": str(hf_home),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
+    env.pop("HF_HUB_OFFLINE", None)
+    return env
+
+
+def run_snakemake(
+    repo: Path, env: dict[str, str], *extra: str, timeout: float = 3600
+) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", *snakemake_args(repo, essays_dir()), *extra]
+    log.info("running: %s", " ".join(cmd))
+    return subprocess.run(cmd, cwd=repo, env=env, text=True, capture_output=True, timeout=timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m hybrid_retrieval.rehearsal", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--workdir", default=".rehearsal", help="stand-ins, olah state and the HF cache")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[rehearsal] %(message)s")
+    why = slurm_available()
+    if why:
+        print(f"error: the rehearsal needs a SLURM cluster here: {why}", file=sys.stderr)
+        return 2
+    work = (REPO / args.workdir).resolve()
+    mirrors = work / "mirrors"
+    if not (mirrors / "models").is_dir():
+        from hybrid_retrieval.standins import build_mirrors
+
+        log.info("building the stand-ins in %s", mirrors)
+        build_mirrors(mirrors)
+    start = time.monotonic()
+    with local_hub(mirrors, work / "olah") as hub, slurm_cluster():
+        proc = run_snakemake(REPO, hub_env(hub, work / "hf-home"))
+    sys.stdout.write(proc.stdout[-5000:])
+    sys.stderr.write(proc.stderr[-8000:])
+    log.info(
+        "finished in %.0f s (exit %d); report: runs/rehearsal/results/report/index.html",
+        time.monotonic() - start,
+        proc.returncode,
+    )
+    return proc.returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
