@@ -112,11 +112,13 @@ def apply_numerics(
 ) -> dict[str, Any]:
     """Set this process up for `config`'s numerics mode; call it before `import torch`.
 
-    portable: the variables of PORTABLE_ENV are set (overriding the caller's), then torch is imported with
-    oneDNN off and one thread (when torch is installed), and the ATen capability in use is checked. On a CPU without AVX2 (or not
-    x86-64) the portable kernels cannot run: a warning says so and the native kernels are used, recorded
-    as `effective: native`. native: nothing is changed. `threads` is the job's thread count (Snakemake's
-    `threads`), only checked: portable jobs run on one thread. Returns the state `numerics_state` reports.
+    portable: the variables of PORTABLE_ENV are set (overriding the caller's), then torch is imported
+    (when installed) with oneDNN off and one thread, and the ATen capability in use is checked. On a CPU
+    without AVX2 (or not x86-64) the portable kernels cannot run: a warning says so and the native kernels
+    are used, recorded as `effective: native`. With a torch whose BLAS is not oneMKL, ATen, oneDNN and the
+    threads are pinned but GEMM is not (`effective: partial`). native: nothing is changed. `threads` is
+    the job's thread count (Snakemake's `threads`), only checked: portable jobs run on one thread.
+    Returns the state `numerics_state` reports.
     """
     global _STATE
     mode = mode_of(config)
@@ -156,6 +158,11 @@ def apply_numerics(
                 f"portable numerics asked ATen for {PORTABLE_CAPABILITY} kernels but it uses {capability}; is "
                 "this a torch build without AVX2 kernels? Set numerics: native to run anyway"
             )
+        if not torch.backends.mkl.is_available():
+            # A torch built on another BLAS (OpenBLAS, ...): MKL_CBWR pins nothing there.
+            state["effective"] = "partial"
+            state["reason"] += "; torch's BLAS is not oneMKL, so its GEMM kernels are not pinned"
+            warnings.warn(f"numerics: portable is partial: {state['reason']}", RuntimeWarning, stacklevel=2)
         if threads is not None and threads != 1:
             warnings.warn(
                 f"numerics: portable runs on one thread, but this job was given {threads}; a job that sets "
