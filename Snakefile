@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from hybrid_retrieval.config import load_config
+from hybrid_retrieval.errors import ConfigError
 
 # A --configfile replaces the default instead of being merged into it (Snakemake merges by default,
 # which would add the toy models to a paper run).
@@ -34,7 +35,17 @@ if not workflow.overwrite_configfiles:
 
 # The typed model first: its errors name the key ("models.x.revision: Field required"). Then the
 # exported JSON schema (no set_default: Snakemake would copy every oneOf branch's defaults).
-CFG = load_config(config)
+try:
+    CFG = load_config(config)
+except ConfigError as error:
+    if workflow.overwrite_configfiles and not {"models", "retrieval"} <= set(config):
+        # A partial file (a few keys to change) given alone: say how to layer it.
+        raise ConfigError(
+            f"{error}\n{workflow.overwrite_configfiles[-1]} is not a whole config: a --configfile replaces "
+            "config/config.yaml rather than merging into it. To change a few keys, layer the files (later "
+            f"ones win): --configfile config/config.yaml {workflow.overwrite_configfiles[-1]}"
+        ) from None
+    raise
 validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
 
 # Hub revisions: a branch/tag is resolved once and locked beside the config (config/<name>.lock.yaml);
