@@ -40,7 +40,7 @@ from transformers import (
 
 from hybrid_retrieval.errors import ConfigError, UnknownArchitectureError
 from hybrid_retrieval.io import atomic_path, write_json
-from hybrid_retrieval.models.tokenizer import build_word_tokenizer
+from hybrid_retrieval.tokenizer import build_word_tokenizer
 from hybrid_retrieval.tasks import mmlu
 from hybrid_retrieval.tasks.mmlu import LETTERS, MCQuestion
 from hybrid_retrieval.tasks.prompts import ANSWER_PREFIX, build_prompt
