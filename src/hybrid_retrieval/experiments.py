@@ -17,6 +17,7 @@ Dict shapes (all produced by the Snakefile's `common.smk` from `hybrid_retrieval
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -323,6 +324,8 @@ def run_experiment(
     if work != out_path:
         write_parquet(table, out_path)
         work.unlink()
+        with contextlib.suppress(OSError):  # the side-file folder goes when no other job uses it
+            work.parent.rmdir()
     return table
 
 

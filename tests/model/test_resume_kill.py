@@ -89,4 +89,4 @@ def test_sigkilled_job_resumes_at_its_next_batch(tiny_model_dirs, tmp_path: Path
     resumed = _finish(_driver(model_dir, out, 0.0))["decoded"]
     assert 0 < resumed < full  # the finished batches were not decoded again
     assert pl.read_parquet(out).equals(pl.read_parquet(reference))
-    assert not files[0].exists()  # the side file is removed once the output is written
+    assert not files[0].exists() and not progress_dir.exists()  # removed once the output is written
