@@ -55,3 +55,8 @@ check-reference: $(STAMP)
 
 reference: $(STAMP)
 	$(PY) -m hybrid_retrieval.reference refresh --config $(CONFIG)
+
+# The offline dress rehearsal of the real-model path (ARTIFACT.md §3b): stand-ins under the real names on a
+# local hub (olah), config/rehearsal.yaml through profiles/slurm on a one-node SLURM cluster (root, Debian).
+rehearsal: $(STAMP) system-deps
+	$(PY) -m hybrid_retrieval.rehearsal

@@ -55,11 +55,12 @@ from hybrid_retrieval.locking import argv_dry_run, lock_config
 CONFIG_FILE = Path(workflow.configfiles[-1]).resolve()
 CFG, HUB_PINS = lock_config(CFG, CONFIG_FILE, dry_run=argv_dry_run(sys.argv))
 
-# Each named run has its own folder (results, resources, logs, paper, .snakemake): runs/<run>/.
+# Each named run has its own folder (results, resources, logs, paper, .snakemake): runs/<run>/ beside
+# the Snakefile (absolute: a cluster job parses this file again from inside that folder).
 # `--directory DIR` takes precedence (Snakemake then ignores `workdir:`).
 if CFG.run:
 
-    workdir: f"runs/{CFG.run}"
+    workdir: str(Path(workflow.basedir) / "runs" / CFG.run)
 
 
 include: "workflow/rules/common.smk"

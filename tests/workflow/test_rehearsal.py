@@ -1,0 +1,158 @@
+"""The dress rehearsal of the real-model path, offline: stand-ins under the real names on a local hub
+(olah), config/rehearsal.yaml (= config/paper.yaml with the grid and ks scaled down), every job through
+`--profile profiles/slurm` on a one-node SLURM cluster started here (stopped by PID, also on failure).
+
+Checked: the recorded commits equal the served ones and the lock file; no decoy is downloaded; claims,
+report and paper are built and name the stand-ins' commits; a second run runs nothing; a new commit on a
+stand-in's main is ignored until the lock is refreshed, then picked up; a job cancelled by SLURM is
+retried and the run completes with the same tables."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from conftest import REPO, copy_repo
+from hybrid_retrieval import rehearsal
+from hybrid_retrieval.standins import DECOYS, add_commit, build_mirrors
+
+pytestmark = pytest.mark.workflow
+
+# What the rehearsal may change in config/paper.yaml: its run name, the grid, the k lists.
+SCALED = {
+    ("run",),
+    ("retrieval", "context_lengths"),
+    ("retrieval", "depths"),
+    ("retrieval", "max_new_tokens"),
+    *{
+        ("experiments", section, key)
+        for section in ("jrt", "sparsity_sweep", "mmlu", "recordings")
+        for key in ("k",)
+    },
+    *{("experiments", section, "grid") for section in ("controls", "head_scores", "recordings")},
+}
+
+
+def _without_scaled(data: dict) -> dict:
+    data = yaml.safe_load(yaml.safe_dump(data))
+    for path in SCALED:
+        node = data
+        for key in path[:-1]:
+            node = node.get(key, {})
+        node.pop(path[-1], None)
+    return data
+
+
+def test_rehearsal_config_is_the_paper_config_scaled_down() -> None:
+    paper = yaml.safe_load((REPO / "config/paper.yaml").read_text())
+    rehearsal_cfg = yaml.safe_load((REPO / "config/rehearsal.yaml").read_text())
+    assert _without_scaled(rehearsal_cfg) == _without_scaled(paper)
+    assert rehearsal_cfg["run"] != paper["run"]  # outputs apart from the paper run
+    assert len(rehearsal_cfg["retrieval"]["context_lengths"]) < len(paper["retrieval"]["context_lengths"])
+
+
+def _tables(run: Path) -> dict[str, pl.DataFrame]:
+    return {
+        p.name: pl.read_parquet(p).drop([c for c in pl.read_parquet_schema(p) if c == "revision"])
+        for p in sorted((run / "results/tables").glob("*.parquet"))
+    }
+
+
+def _say(capsys: pytest.CaptureFixture[str], message: str) -> None:
+    with capsys.disabled():
+        print(f"\n[rehearsal] {message}", file=sys.stderr, flush=True)
+
+
+@pytest.mark.slow
+def test_rehearsal_through_olah_and_slurm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    why = rehearsal.slurm_available()
+    if why:
+        pytest.skip(f"no SLURM cluster here: {why}")
+    repo = copy_repo(tmp_path / "repo")
+    heads = build_mirrors(tmp_path / "mirrors")
+    run = repo / "runs/rehearsal"
+    rg2b = "models/google/recurrentgemma-2b"
+    with rehearsal.local_hub(tmp_path / "mirrors", tmp_path / "olah") as hub, rehearsal.slurm_cluster():
+        _say(capsys, f"olah serving {hub.mirrors} at {hub.endpoint}; SLURM cluster up")
+        env = rehearsal.hub_env(hub, tmp_path / "hf-home")
+        start = time.monotonic()
+        first = rehearsal.run_snakemake(repo, env)
+        seconds = time.monotonic() - start
+        out = first.stdout + first.stderr
+        assert first.returncode == 0, out[-6000:]
+        _say(capsys, f"first run: {seconds:.0f} s")
+
+        # every job but the local downloads went through sbatch
+        submitted = out.count("has been submitted with SLURM jobid")
+        local = sum(
+            out.count(f"localrule {r}:")
+            for r in ("download_model_snapshot", "download_dataset", "download_haystack", "copy_paper_source")
+        )
+        assert submitted > 20 and local >= 5, (submitted, local)
+
+        # commits: served == locked == recorded in rows and named in the report
+        lock = yaml.safe_load((repo / "config/rehearsal.lock.yaml").read_text())["repos"]
+        used = {k: v for k, v in heads.items() if k.startswith("models/") or k == "datasets/cais/mmlu"}
+        assert {k: v["commit"] for k, v in lock.items()} == used
+        baseline = pl.read_parquet(run / "results/recurrentgemma-2b/retrieval/baseline.parquet")
+        assert set(baseline["revision"]) == {heads[rg2b]}
+        mmlu = pl.read_parquet(run / "results/jamba-mini-1.6/mmlu/top-5-heads.parquet")
+        assert set(mmlu["dataset"]) == {f"cais/mmlu@{heads['datasets/cais/mmlu']}"}
+        report = (run / "results/report/index.html").read_text()
+        assert all(sha in report for sha in used.values()), "the report does not name every commit"
+        assert (run / "results/claims.csv").is_file() and (run / "paper/generated").is_dir()
+
+        # no decoy fetched
+        fetched = {p.name for p in (tmp_path / "hf-home").rglob("*")}
+        assert not fetched & {Path(d).name for d in DECOYS}
+
+        tables = _tables(run)
+        again = rehearsal.run_snakemake(repo, env)
+        assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+        # a new commit is ignored until the lock is refreshed
+        new = add_commit(tmp_path / "mirrors", rg2b)
+        quiet = rehearsal.run_snakemake(repo, env, "-n")
+        assert "Nothing to be done" in quiet.stdout + quiet.stderr
+        subprocess.run(
+            [sys.executable, "-m", "hybrid_retrieval.locking", "--refresh", "config/rehearsal.yaml"],
+            cwd=repo, env={**env, "PYTHONPATH": str(repo / "src")}, check=True,
+        )  # fmt: skip
+        lock = yaml.safe_load((repo / "config/rehearsal.lock.yaml").read_text())["repos"]
+        assert lock[rg2b]["commit"] == new
+
+        # the refreshed model reruns; one of its jobs is cancelled by SLURM and retried
+        cmd = [sys.executable, "-m", "snakemake", *rehearsal.snakemake_args(repo, rehearsal.essays_dir())]
+        with open(tmp_path / "third.log", "w") as log_file:
+            proc = subprocess.Popen(
+                cmd, cwd=repo, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True
+            )
+            cancelled = None
+            deadline = time.monotonic() + 900
+            while proc.poll() is None and time.monotonic() < deadline:
+                if cancelled is None:
+                    running = subprocess.run(
+                        ["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True
+                    ).stdout.split()
+                    if running:
+                        cancelled = running[0]
+                        subprocess.run(["scancel", cancelled], check=True)
+                        _say(capsys, f"scancel {cancelled}")
+                time.sleep(2)
+            proc.wait(timeout=60)
+        third = (tmp_path / "third.log").read_text()
+        assert proc.returncode == 0, third[-6000:]
+        assert cancelled is not None, "no running SLURM job was seen to cancel"
+        assert cancelled in third
+        baseline = pl.read_parquet(run / "results/recurrentgemma-2b/retrieval/baseline.parquet")
+        assert set(baseline["revision"]) == {new}
+        assert _tables(run).keys() == tables.keys()
+        for name, table in _tables(run).items():
+            assert table.equals(tables[name]), f"{name} changed after the retried run"
+    _say(capsys, "olah and SLURM stopped")
