@@ -10,6 +10,8 @@ Tables (INTERFACES.md "Aggregation and report"):
 - `sparsity_threshold`: per model x kind x phase x prompt variant, the smallest k keeping >= 95% of intact.
 - `mmlu_summary`: multiple-choice accuracy per model x dataset x condition, with retention acc(k)/acc(H).
 - `mmlu_subjects`: the same per subject.
+- `glue_summary`: GLUE per model x dataset x task x metric x condition (acc; mcc for CoLA; f1 for MRPC,
+  QQP, as lm-eval reports them), with retention value(k) / value(all heads).
 - `heads`: head scores joined with the attention recordings (kept rate, needle mass) per layer x head.
 Polars `group_by` does not keep order, so every table is sorted before it is written.
 """
@@ -24,6 +26,7 @@ import polars as pl
 
 from hybrid_retrieval.errors import ConfigError, DataError
 from hybrid_retrieval.io import write_csv, write_parquet
+from hybrid_retrieval.retention import smallest_k_keeping
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,19 @@ MC_COLUMNS: dict[str, pl.DataType] = {
     "phase": pl.String(),
     "subject": pl.String(),
     "correct": pl.Boolean(),
+}
+GLUE_COLUMNS: dict[str, pl.DataType] = {
+    "model": pl.String(),
+    "dataset": pl.String(),
+    "task": pl.String(),
+    "condition": pl.String(),
+    "kind": pl.String(),
+    "k": pl.Int64(),
+    "num_heads": pl.Int64(),
+    "kept_fraction": pl.Float64(),
+    "phase": pl.String(),
+    "label": pl.Int64(),
+    "prediction": pl.Int64(),
 }
 HEAD_SCORE_COLUMNS: dict[str, pl.DataType] = {
     "model": pl.String(),
@@ -102,6 +118,7 @@ TABLE_NAMES = (
     "sparsity_threshold",
     "mmlu_summary",
     "mmlu_subjects",
+    "glue_summary",
     "heads",
 )
 
@@ -250,8 +267,7 @@ def sparsity_curve(summary: pl.DataFrame, *, experiment: str = "sparsity_sweep")
 
 def sparsity_threshold(curve: pl.DataFrame, *, fraction: float = 0.95) -> pl.DataFrame:
     """Per model x kind x phase x prompt variant: the smallest k whose exact rate is >= `fraction` x the
-    rate at the largest k swept (sparsify.smallest_k_keeping), and its kept fraction."""
-    from hybrid_retrieval.sparsify import smallest_k_keeping  # imports torch: only when needed
+    rate at the largest k swept (retention.smallest_k_keeping), and its kept fraction."""
 
     by = ["model", "kind", "phase", "prompt_variant"]
     schema = {
@@ -301,6 +317,49 @@ def mmlu_summary(rows: pl.DataFrame, *, by_subject: bool = False) -> pl.DataFram
     return out.select(cols).sort(keys, nulls_last=True)
 
 
+GLUE_KEYS = ["model", "dataset", "task", "condition", "kind", "k", "num_heads", "kept_fraction", "phase"]
+
+
+def load_glue_rows(results_dir: str | os.PathLike[str]) -> pl.DataFrame:
+    """Every `results/{model}/glue/{task}/{condition}.parquet`, concatenated (columns of GLUE_COLUMNS)."""
+    files = sorted(p for p in Path(results_dir).glob("*/glue/*/*.parquet") if p.parts[-4] != "tables")
+    return _read_selected(files, GLUE_COLUMNS)
+
+
+def glue_summary(rows: pl.DataFrame) -> pl.DataFrame:
+    """Each GLUE task's lm-eval metrics per condition (one row per metric: acc, mcc, f1), with the
+    retention value(condition) / value(all heads); null where the all-heads value is not > 0 (an MCC
+    at or below chance has nothing to retain)."""
+    from hybrid_retrieval.tasks.glue import glue_task, metric_value
+
+    schema = {
+        **{c: GLUE_COLUMNS[c] for c in GLUE_KEYS},
+        "metric": pl.String(),
+        "n": pl.Int64(),
+        "value": pl.Float64(),
+    }
+    out = []
+    for key, group in rows.group_by(GLUE_KEYS, maintain_order=True):
+        fields = dict(zip(GLUE_KEYS, key, strict=True))
+        labels, predictions = group["label"].to_list(), group["prediction"].to_list()
+        for metric in glue_task(fields["task"]).metrics:
+            value = metric_value(metric, labels, predictions)
+            out.append({**fields, "metric": metric, "n": group.height, "value": value})
+    summary = pl.DataFrame(out, schema=schema)
+    ref_keys = ["model", "dataset", "task", "metric"]
+    reference = _intact_reference(summary, ref_keys, "value")
+    summary = summary.join(reference, on=ref_keys, how="left", nulls_equal=True).with_columns(
+        pl.when(pl.col("intact_value") > 0)
+        .then(pl.col("value") / pl.col("intact_value"))
+        .otherwise(None)
+        .alias("retention")
+    )
+    order = ["model", "dataset", "task", "metric", "kind", "k"]
+    return summary.select(
+        "model", "dataset", "task", "metric", *GLUE_KEYS[3:], "n", "value", "intact_value", "retention"
+    ).sort(order, descending=[False, False, False, False, False, True], nulls_last=True)
+
+
 def head_table(scores: pl.DataFrame, recordings: pl.DataFrame) -> pl.DataFrame:
     """One row per model x layer x head: the static-control scores and, from the recordings, how often the
     entropy rule kept the head, its mean entropy during generation and its mean attention mass on the needle."""
@@ -344,6 +403,7 @@ def aggregate(
         "sparsity_threshold": sparsity_threshold(curve, fraction=retention_fraction),
         "mmlu_summary": mmlu_summary(mc),
         "mmlu_subjects": mmlu_summary(mc, by_subject=True),
+        "glue_summary": glue_summary(load_glue_rows(results_dir)),
         "heads": head_table(scores, recordings),
     }
     written = {}

@@ -24,3 +24,55 @@ def test_tasks_do_not_import_models():
         if name.startswith("hybrid_retrieval.models")
     }
     assert not upward
+
+
+# The modules of the rules that run in envs/report.yaml (aggregate_results, check_claims, plot_figures,
+# compare_reference, render_report, write_paper_sources, download_haystack), which has no torch.
+REPORT_ENV_MODULES = (
+    "hybrid_retrieval.aggregate",
+    "hybrid_retrieval.claims",
+    "hybrid_retrieval.numerics",
+    "hybrid_retrieval.reference",
+    "hybrid_retrieval.report.figures",
+    "hybrid_retrieval.report.latex",
+    "hybrid_retrieval.report.render",
+    "hybrid_retrieval.tasks.haystack",
+    "hybrid_retrieval.workflow_support",
+)
+
+
+def test_report_env_modules_run_without_torch(tmp_path):
+    """envs/report.yaml installs no torch (nor transformers): its rules' modules import and aggregate without."""
+    import subprocess
+    import sys
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    code = f"""
+import sys
+# Packages torch.yaml has and report.yaml lacks: any import of them now raises ImportError.
+for blocked in ("torch", "transformers", "tokenizers", "huggingface_hub", "datasets", "accelerate", "safetensors"):
+    sys.modules[blocked] = None
+sys.path.insert(0, {str(fixtures)!r})
+import importlib
+for name in {REPORT_ENV_MODULES!r}:
+    importlib.import_module(name)
+import synthetic_results as fx
+from hybrid_retrieval.aggregate import aggregate
+from hybrid_retrieval.claims import evaluate_claims
+root = __import__("pathlib").Path({str(tmp_path)!r})
+fx.write_synthetic_results(root / "results")
+aggregate(root / "results", root / "tables")
+evaluate_claims(root / "tables", root / "claims.csv")
+from hybrid_retrieval.report.figures import write_figures
+from hybrid_retrieval.report.latex import write_paper_sources
+from hybrid_retrieval.report.render import render_report
+write_figures(root / "tables", root / "figures", formats=("pdf",))
+render_report(tables_dir=root / "tables", claims_csv=root / "claims.csv", config={{}}, benchmarks_dir=None,
+              out_html=root / "index.html")
+write_paper_sources(tables_dir=root / "tables", claims_csv=root / "claims.csv", figures_dir=root / "figures",
+                    out_dir=root / "generated")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "tables" / "sparsity_threshold.parquet").is_file()
+    assert (tmp_path / "index.html").is_file() and (tmp_path / "generated" / "macros.tex").is_file()
