@@ -10,6 +10,7 @@
 # results/{model}/heads/scores.parquet             per-head entropy and ablation effect
 # results/{model}/recordings/heads.parquet         kept heads and needle mass per step (E7)
 # results/{model}/mmlu/top-{k}-heads.parquet       one row per question (E5)
+# results/{model}/glue/{task}/top-{k}-heads.parquet one row per GLUE validation document (E5)
 # results/tables/*.parquet|csv  results/claims.csv  results/figures/  results/report/index.html
 # paper/generated/  paper/build/main.pdf
 # logs/{rule}/{model}/...{log,benchmark.tsv}
@@ -69,6 +70,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/heads.smk"
 include: "workflow/rules/mmlu.smk"
+include: "workflow/rules/glue.smk"
 include: "workflow/rules/report.smk"
 
 

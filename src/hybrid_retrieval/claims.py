@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -248,6 +248,23 @@ def claim_mmlu(mmlu: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> Clai
     return ClaimResult(PASS if ok else FAIL, measured, detail)
 
 
+def glue_note(glue: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> str:
+    """Claim 4's companion, reported beside it and not checked: GLUE's retention value(k) / value(all
+    heads) per task and metric at claim 4's k (claims.mmlu_k, else the kept fraction nearest 5/32)."""
+    rows = _rows(glue, model, kind="entropy_topk")
+    if rows is None:
+        return "GLUE: not run"
+    k = _chosen_k(rows, model, cfg)
+    chosen = None if k is None else rows.filter(pl.col("k") == k).sort("task", "metric")
+    if chosen is None or chosen.is_empty():
+        return f"GLUE: no k = {k} result"
+    parts = [
+        f"{r['task']} {r['metric']} {'n/a' if r['retention'] is None else format(r['retention'], '.3f')}"
+        for r in chosen.iter_rows(named=True)
+    ]
+    return f"GLUE retention at k = {k} (reported, not checked): " + ", ".join(parts)
+
+
 def claim_exposure(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> ClaimResult:
     if (untestable := _untestable(summary, model, cfg)) is not None:
         return untestable
@@ -375,6 +392,7 @@ def evaluate_claims(
     """
     cfg = parse_claims_config(claims_config)
     tables = {name: read_table(tables_dir, name) for name in {t for t, *_ in CHECKS.values()}}
+    glue = read_table(tables_dir, "glue_summary")  # claim 4's note
     if models is None:
         found = set()
         for table in tables.values():
@@ -389,6 +407,9 @@ def evaluate_claims(
                 result = ClaimResult(NOT_RUN, detail=f"table {table_name} is absent")
             else:
                 result = check(table, model, cfg)
+            if claim_id == 4:
+                note = glue_note(glue, model, cfg)
+                result = replace(result, detail=f"{result.detail}; {note}" if result.detail else note)
             rows.append(
                 {
                     "claim_id": claim_id,

@@ -23,6 +23,7 @@ from pydantic import Field
 
 from hybrid_retrieval.claims import ClaimsConfig
 from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.tasks.glue import GLUE_TASK_NAMES
 from hybrid_retrieval.tasks.haystack import ESSAY_BASE_URL, ESSAY_COMMIT, ESSAY_SHA256
 
 SCHEMA_PATH = Path("workflow/schemas/config.schema.yaml")
@@ -69,6 +70,7 @@ PromptVariant = Literal["base", "jrt", "chat", "chat_jrt"]
 PrefillBoundary = Literal["auto", "last_token_as_generation", "whole_prompt"]
 # k values of a list: an int (heads kept per attention layer) or "H" (= all heads of the model).
 HeadCount = Annotated[int, Field(ge=0)] | Literal["H"]
+GlueTaskName = Literal[GLUE_TASK_NAMES]  # type: ignore[valid-type]  # lm-eval's glue tasks
 
 
 class Strict(pydantic.BaseModel):
@@ -329,6 +331,23 @@ class Mmlu(Strict):
     max_questions_per_subject: int | None = Field(None, ge=1)  # None = all (first n per subject otherwise)
 
 
+class Glue(Strict):
+    """E5 (GLUE): lm-eval's `glue` tasks under prefill sparsity, at the same k as MMLU (hybrid_retrieval.glue_eval).
+    dataset "hub" = the `datasets.glue` hub dataset (nyu-mll/glue), downloaded by the workflow at a locked
+    commit; otherwise a local copy of that snapshot (a directory in the hub parquet layout)."""
+
+    enabled: bool = False  # the toys know no English: GLUE is for the real models (config/paper.yaml)
+    models: list[ModelName] | None = None
+    dataset: str = "hub"
+    tasks: list[GlueTaskName] = Field(list(GLUE_TASK_NAMES), min_length=1)  # lm-eval's `glue` tag
+    num_shots: int | None = Field(None, ge=0)  # None = experiments.mmlu.num_shots (one num_fewshot for both)
+    k: list[HeadCount] | None = Field(None, min_length=1)  # None = experiments.mmlu.k
+    chat_template: bool | None = None  # None = the model's chat_template setting
+    batch_size: int = Field(8, ge=1)
+    fewshot_seed: int = Field(1234, ge=0)  # lm-eval's default fewshot_random_seed
+    max_docs_per_task: int | None = Field(None, ge=1)  # None = every validation document (first n otherwise)
+
+
 class Recordings(Experiment):
     """E7: which heads the entropy rule keeps per step, and attention mass on the needle."""
 
@@ -347,6 +366,7 @@ class Experiments(Strict):
     controls: Controls = Controls()
     head_scores: HeadScores = HeadScores()
     mmlu: Mmlu = Mmlu()
+    glue: Glue = Glue()
     recordings: Recordings = Recordings()
 
 
@@ -420,6 +440,14 @@ class Config(Strict):
                 raise ValueError(
                     f"experiments.mmlu.dataset 'toy' has no questions for non-toy model(s) {real}; set dataset to "
                     "an MMLU CSV directory (or .parquet, hub:cais/mmlu) or limit experiments.mmlu.models to toys"
+                )
+        glue = self.experiments.glue
+        if glue.enabled:
+            toys = sorted(n for n in (glue.models or names) if isinstance(self.models[n], ToyModel))
+            if toys:
+                raise ValueError(
+                    f"experiments.glue cannot run on toy model(s) {toys}: GLUE is English and the toys only know "
+                    "their synthetic language; limit experiments.glue.models to real models or disable it"
                 )
         if self.report.paper_pdf is not False and "pdf" not in self.report.figure_formats:
             raise ValueError(

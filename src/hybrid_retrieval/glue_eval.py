@@ -65,6 +65,7 @@ def score_glue(
     batch_size: int,
     fewshot_seed: int = DEFAULT_FEWSHOT_SEED,
     max_docs: int | None = None,
+    dataset: str = "glue",
     out_path: str | os.PathLike[str] | None = None,
 ) -> pl.DataFrame:
     """Score the first `max_docs` (None = all) validation documents of one task; rows in document order."""
@@ -87,7 +88,7 @@ def score_glue(
     common: dict[str, Any] = {
         "model": loaded.name,
         "revision": loaded.revision,
-        "dataset": "glue",
+        "dataset": dataset,
         "task": task.name,
         "split": task.eval_split,
         "condition": spec.label(),
@@ -135,17 +136,20 @@ def run_glue(
     out_path: str | os.PathLike[str],
     fewshot_seed: int = DEFAULT_FEWSHOT_SEED,
     max_docs_per_task: int | None = None,
+    head_score: str = "entropy",
     device: str = "cpu",
     threads: int = 1,
 ) -> pl.DataFrame:
     """E5 (GLUE): one task's validation split, `num_shots` shots from train, entropy top-k at every
-    position (the paper's prefill=True). `dataset`: the nyu-mll/glue snapshot directory."""
+    position (the paper's prefill=True). `dataset`: the workflow's snapshot record (`snapshot.json` of
+    rule download_dataset) or a nyu-mll/glue snapshot directory."""
     from hybrid_retrieval.experiments import _topk, load, resolve_k
 
-    data = load_glue_task(dataset, task, with_train=int(num_shots) > 0)  # data errors before the model loads
+    root, label = resolve_source(dataset)
+    data = load_glue_task(root, task, with_train=int(num_shots) > 0)  # data errors before the model loads
     loaded = load(model_dir, model, device=device, threads=threads)
     chat = bool(model.get("chat_template", False)) if chat_template is None else bool(chat_template)
-    spec = _topk(resolve_k(k, loaded), "all")
+    spec = _topk(resolve_k(k, loaded), "all", head_score)
     return score_glue(
         loaded,
         data,
@@ -155,5 +159,18 @@ def run_glue(
         batch_size=int(batch_size),
         fewshot_seed=int(fewshot_seed),
         max_docs=max_docs_per_task,
+        dataset=label,
         out_path=out_path,
     )
+
+
+def resolve_source(dataset: str | os.PathLike[str]) -> tuple[Path, str]:
+    """(snapshot directory, the `dataset` label of the rows): a `snapshot.json` record gives its cached
+    path and "<repo_id>@<commit>"; a directory is used as it is, labelled "glue"."""
+    text = str(dataset)
+    if text.endswith(".json"):
+        from hybrid_retrieval.hub import read_snapshot_record
+
+        record = read_snapshot_record(text)
+        return Path(record["path"]), f"{record['repo_id']}@{record['commit']}"
+    return Path(text), "glue"

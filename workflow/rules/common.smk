@@ -182,6 +182,7 @@ def model_results():
         for m in CFG.models_for("mmlu")
         for k in dict.fromkeys(str(k) for k in CFG.experiments.mmlu.k)
     ]
+    files += glue_results()  # glue.smk (included before report.smk)
     return files
 
 

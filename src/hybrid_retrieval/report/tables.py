@@ -154,6 +154,29 @@ def mmlu_view(mmlu: pl.DataFrame) -> TableView:
     )
 
 
+def glue_view(glue: pl.DataFrame) -> TableView:
+    rows = [
+        [
+            r["model"],
+            r["task"],
+            r["metric"],
+            r["condition"],
+            fmt(r["k"]),
+            fmt(r["n"]),
+            fmt(r["value"]),
+            fmt(r["retention"]),
+        ]
+        for r in glue.iter_rows(named=True)
+    ]
+    return TableView(
+        "glue_summary",
+        "GLUE (lm-eval's glue tasks, validation split) under prefill sparsity: each task's metric (acc; mcc for "
+        "CoLA; f1 for MRPC and QQP) and retention value(k) / value(all heads).",
+        ["model", "task", "metric", "condition", "k", "n", "value", "retention"],
+        rows,
+    )
+
+
 def claims_view(claims: pl.DataFrame) -> TableView:
     rows = [
         [
@@ -183,6 +206,7 @@ def report_views(tables_dir: str | os.PathLike[str]) -> list[TableView]:
         ("retrieval_summary", retrieval_view),
         ("sparsity_threshold", sparsity_view),
         ("mmlu_summary", mmlu_view),
+        ("glue_summary", glue_view),
     ):
         df = read_table(tables_dir, name)
         if df is not None and not df.is_empty():

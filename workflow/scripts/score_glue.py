@@ -1,0 +1,34 @@
+"""Rule score_glue: one GLUE task's metric inputs for one model at one k, prefill sparsity (E5)."""
+
+import sys
+from pathlib import Path
+
+# The package from this working tree (src/), also in per-rule conda envs where it is not installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+
+from hybrid_retrieval.numerics import apply_numerics  # noqa: E402
+
+apply_numerics(globals()["snakemake"].config, threads=globals()["snakemake"].threads)
+
+from hybrid_retrieval.glue_eval import run_glue  # noqa: E402
+from hybrid_retrieval.workflow_support import job_log  # noqa: E402
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script preamble
+with job_log(snakemake.log[0]):
+    s = snakemake.params.settings
+    run_glue(
+        snakemake.input.model,
+        model=snakemake.params.model,
+        dataset=snakemake.input.dataset,
+        task=snakemake.wildcards.task,
+        k=snakemake.params.k,
+        num_shots=s["num_shots"],
+        chat_template=s["chat_template"],
+        batch_size=s["batch_size"],
+        fewshot_seed=s["fewshot_seed"],
+        max_docs_per_task=s["max_docs_per_task"],
+        head_score=s.get("head_score", "entropy"),
+        device=snakemake.params.device,
+        threads=snakemake.threads,
+        out_path=snakemake.output[0],
+    )
