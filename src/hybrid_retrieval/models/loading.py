@@ -209,51 +209,9 @@ def load_model(
     )
 
 
-def _link_snapshot(snapshot: Path, dest: Path) -> None:
-    """`dest` becomes a folder of links to the cached snapshot's files (same relative layout)."""
-    for path in sorted(snapshot.rglob("*")):
-        if path.is_dir():
-            continue
-        link = dest / path.relative_to(snapshot)
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(path.resolve())
-
-
 def download_snapshot(
     repo_id: str, revision: str, dest: str | os.PathLike[str], *, commit: str | None = None
 ) -> Path:
-    """A hub model at one exact commit: downloaded into the standard HF cache (HF_HOME; nothing when it is
-    already there), then `dest` made a folder of links to it plus `revision.txt` (the commit) and
-    `snapshot.json` {repo_id, revision, commit, path}. `revision` may be a branch/tag when `commit` is given
-    (the locked commit); without `commit` it must be the sha itself."""
-    import shutil
-    import tempfile
-
-    dest = Path(dest)
-    commit = commit or revision
-    if not _SHA_RE.match(commit or ""):
-        raise ConfigError(
-            f"revision {revision!r} for {repo_id!r} is not a 40-hex commit sha and no locked commit was given; "
-            "pin the exact commit, or run the workflow, which resolves and locks branches (hybrid_retrieval.locking)"
-        )
-    snapshot = hub.download(repo_id, commit, "model", SNAPSHOT_PATTERNS)
-    if not any(snapshot.glob("*.safetensors")):
-        raise ModelLoadError(
-            f"{repo_id}@{commit} has no *.safetensors files; only safetensors are loaded. Pick a "
-            "revision that ships safetensors"
-        )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        _link_snapshot(snapshot, tmp)
-        write_text(commit + "\n", tmp / REVISION_FILE)
-        hub.write_snapshot_record(
-            hub.snapshot_record(repo_id, revision, commit, snapshot, "model"), tmp / SNAPSHOT_FILE
-        )
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return dest
+    """A hub model at one exact commit into the HF cache, `dest` a folder of links to it
+    (`hub.download_model_snapshot`, which imports no torch: the download rule uses it directly)."""
+    return hub.download_model_snapshot(repo_id, revision, dest, commit=commit)
