@@ -37,7 +37,7 @@ _GLUE = ("hybrid_retrieval.experiments",)
 CODE = {
     # numerics: the kernels every toy job runs on (a change retrains the toys, and so reruns all after them)
     "toy": code_digest("hybrid_retrieval.models.toy", "hybrid_retrieval.numerics"),
-    "download": code_digest("hybrid_retrieval.models.loading"),
+    "download": code_digest("hybrid_retrieval.hub"),
     "dataset": code_digest("hybrid_retrieval.hub"),
     "haystack": code_digest("hybrid_retrieval.tasks.haystack"),
     "retrieval": code_digest(
