@@ -607,10 +607,10 @@ class Config(Strict):
 
 @cache
 def _toy_model_defaults() -> dict[str, dict[str, Any]]:
-    """`models.toy._MODEL_DEFAULTS`, read from its source (importing it would import torch)."""
+    """`models.toy.recipe._MODEL_DEFAULTS`, read from its source (importing it would import torch)."""
     import ast
 
-    source = Path(__file__).with_name("models") / "toy.py"
+    source = Path(__file__).with_name("models") / "toy" / "recipe.py"
     for node in ast.parse(source.read_text(encoding="utf-8")).body:
         target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
         if isinstance(target, ast.Name) and target.id == "_MODEL_DEFAULTS" and node.value is not None:
