@@ -85,7 +85,7 @@ class LoadedModel:
     revision: str  # hub commit sha, or "toy-"/"local-" + sha256[:12] of the weights
 
 
-TOY_METADATA_FILE = "toy_metadata.json"  # models.toy.METADATA_FILE (not imported: toy.py pulls training code)
+TOY_METADATA_FILE = "toy_metadata.json"  # models.toy.METADATA_FILE (not imported: models.toy pulls training code)
 
 
 def _weights_cache_file() -> Path:
