@@ -88,8 +88,8 @@ class ToyTraining(Strict):
     Mirrors that dataclass field by field (a test checks the names) so the config can be validated
     without importing torch; `models.toy.make_config` re-checks the values when training starts."""
 
-    steps: int | None = Field(None, ge=1, le=1_000_000)
-    lr: float | None = Field(None, gt=0, le=1)
+    steps: int | None = Field(None, ge=1, le=1_000_000, description="Training steps.")
+    lr: float | None = Field(None, gt=0, le=1, description="Peak learning rate (AdamW, warmup + cosine).")
     # [length, fraction of steps] or [length, fraction of steps, knowledge fraction of the stage]
     curriculum: list[tuple[int, float] | tuple[int, float, float]] | None = Field(None, min_length=1)
     tokens_per_step: int | None = Field(None, ge=48)
@@ -122,39 +122,39 @@ class ToyTraining(Strict):
 class ToyModel(Strict):
     """A tiny model of a real architecture, trained here on the synthetic language."""
 
-    source: Literal["toy"]
-    arch: Literal["recurrent_gemma", "jamba"]
+    source: Literal["toy"] = Field(description="'toy': trained here on the synthetic language.")
+    arch: Literal["recurrent_gemma", "jamba"] = Field(description="Architecture: the real transformers class at toy size.")
     seed: int = Field(0, ge=0)  # also the seed of its synthetic language (vocabulary, needles, facts)
     training: ToyTraining = ToyTraining()
-    dtype: Dtype = "float32"
+    dtype: Dtype = Field("float32", description="dtype of the weights when loaded.")
     chat_template: bool = False  # prompt variants chat / chat_jrt instead of base / jrt
-    prefill_boundary: PrefillBoundary = "auto"
+    prefill_boundary: PrefillBoundary = Field("auto", description="Where prefill ends: 'auto' = the authors' choice for the architecture.")
 
 
 class HubModel(Strict):
     """A Hugging Face hub model, downloaded at one exact commit into the HF cache (safetensors only)."""
 
-    source: Literal["hub"]
-    repo_id: str = Field(pattern=REPO_ID_PATTERN)
+    source: Literal["hub"] = Field(description="'hub': downloaded from the Hugging Face hub at a locked commit.")
+    repo_id: str = Field(pattern=REPO_ID_PATTERN, description="Hub model repository (org/name).")
     revision: str = Field(pattern=REVISION_PATTERN, description=REVISION_HELP)
-    dtype: Dtype = "bfloat16"
+    dtype: Dtype = Field("bfloat16", description="dtype of the weights when loaded.")
 
     @pydantic.field_validator("revision")
     @classmethod
     def _real_revision(cls, value: str) -> str:
         return check_revision(value)
-    chat_template: bool = False
-    prefill_boundary: PrefillBoundary = "auto"
+    chat_template: bool = Field(False, description="Use the chat prompt variants (chat / chat_jrt) instead of base / jrt.")
+    prefill_boundary: PrefillBoundary = Field("auto", description="Where prefill ends: 'auto' = the authors' choice for the architecture.")
 
 
 class LocalModel(Strict):
     """A model already on disk in hub-snapshot layout (config.json, *.safetensors, tokenizer files)."""
 
-    source: Literal["local"]
-    path: str = Field(min_length=1)
-    dtype: Dtype = "float32"
-    chat_template: bool = False
-    prefill_boundary: PrefillBoundary = "auto"
+    source: Literal["local"] = Field(description="'local': a directory already on disk.")
+    path: str = Field(min_length=1, description="Directory in hub-snapshot layout (config.json, *.safetensors, tokenizer files).")
+    dtype: Dtype = Field("float32", description="dtype of the weights when loaded.")
+    chat_template: bool = Field(False, description="Use the chat prompt variants (chat / chat_jrt) instead of base / jrt.")
+    prefill_boundary: PrefillBoundary = Field("auto", description="Where prefill ends: 'auto' = the authors' choice for the architecture.")
 
 
 ModelSpec = Annotated[ToyModel | HubModel | LocalModel, Field(discriminator="source")]
@@ -166,7 +166,7 @@ ModelName = Annotated[str, Field(pattern=MODEL_NAME_PATTERN)]
 class Haystack(Strict):
     """Where the needle test's filler text comes from."""
 
-    kind: Literal["synthetic", "paul_graham"] = "synthetic"
+    kind: Literal["synthetic", "paul_graham"] = Field("synthetic", description="Filler text: 'synthetic' = the toy language's; 'paul_graham' = the pinned essays (real models only).")
     # synthetic: which filler text of the language. The language itself is the toy model's (its seed);
     # `language_seed` sets it for non-toy models (and overrides it for toys, which then see unknown words).
     seed: int = Field(0, ge=0)
@@ -186,13 +186,13 @@ class Haystack(Strict):
 class Grid(Strict):
     """The needle-in-a-haystack grid and decoding shared by every retrieval experiment."""
 
-    context_lengths: list[Annotated[int, Field(ge=16)]] = Field(min_length=1)
-    depths: list[Annotated[float, Field(ge=0, le=100)]] = Field(min_length=1)
+    context_lengths: list[Annotated[int, Field(ge=16)]] = Field(min_length=1, description="Context lengths of the needle test, in tokens (the prompt frame included).")
+    depths: list[Annotated[float, Field(ge=0, le=100)]] = Field(min_length=1, description="Needle depths, in percent of the haystack (0 = start, 100 = end).")
     frame_reserve: int = Field(200, ge=0)  # prompt-frame tokens inside each context length
-    max_new_tokens: int = Field(40, ge=1, le=4096)
-    batch_size: int = Field(1, ge=1)
-    trials_per_cell: int = Field(1, ge=1)
-    seed: int = Field(0, ge=0)
+    max_new_tokens: int = Field(40, ge=1, le=4096, description="Greedy decoding budget per trial, in tokens.")
+    batch_size: int = Field(1, ge=1, description="Trials per forward pass.")
+    trials_per_cell: int = Field(1, ge=1, description="Trials per context length x depth cell.")
+    seed: int = Field(0, ge=0, description="Seed of the trials' needles and filler.")
     needle_format: Literal["own_line", "inline"] = Field(
         "own_line",
         description="'own_line' = the authors' needle text \\n<sentence>\\n; 'inline' = joined with spaces (deviation)",
@@ -212,9 +212,9 @@ class Grid(Strict):
 class GridOverride(Strict):
     """Per-experiment subset of the grid (None = the shared grid's value)."""
 
-    context_lengths: list[Annotated[int, Field(ge=16)]] | None = Field(None, min_length=1)
-    depths: list[Annotated[float, Field(ge=0, le=100)]] | None = Field(None, min_length=1)
-    trials_per_cell: int | None = Field(None, ge=1)
+    context_lengths: list[Annotated[int, Field(ge=16)]] | None = Field(None, min_length=1, description="This experiment's context lengths (None = retrieval.context_lengths).")
+    depths: list[Annotated[float, Field(ge=0, le=100)]] | None = Field(None, min_length=1, description="This experiment's depths (None = retrieval.depths).")
+    trials_per_cell: int | None = Field(None, ge=1, description="This experiment's trials per cell (None = retrieval.trials_per_cell).")
 
 
 # ------------------------------------------------------------------------------------------- datasets
@@ -224,7 +224,7 @@ class HubDataset(Strict):
     """A hub dataset repository, downloaded by the workflow (rule download_dataset) at one exact commit
     into the HF cache; `resources/datasets/<repo_id>/snapshot.json` records {repo_id, revision, commit, path}."""
 
-    repo_id: str = Field(pattern=REPO_ID_PATTERN)
+    repo_id: str = Field(pattern=REPO_ID_PATTERN, description="Hub dataset repository (org/name).")
     revision: str = Field("main", pattern=REVISION_PATTERN, description=REVISION_HELP)
 
     @pydantic.field_validator("revision")
@@ -246,7 +246,7 @@ class Datasets(Strict):
 
 
 class Experiment(Strict):
-    enabled: bool = True
+    enabled: bool = Field(True, description="Run this experiment.")
     models: list[ModelName] | None = None  # None = every model of the config
     grid: GridOverride = GridOverride()
 
@@ -258,21 +258,21 @@ class Baseline(Experiment):
 class AttentionAblation(Experiment):
     """E2: k = 0 (every head of every attention layer zeroed), per phase."""
 
-    phases: list[Phase] = Field(["generation", "all"], min_length=1)
+    phases: list[Phase] = Field(["generation", "all"], min_length=1, description="Phases with every attention head ablated (k = 0): generation steps only and/or all positions.")
 
 
 class JustReadTwice(Experiment):
     """E3: standard vs JRT prompt at each k (entropy top-k)."""
 
-    k: list[HeadCount] = Field([0, 1, 2], min_length=1)
-    phase: Phase = "generation"
+    k: list[HeadCount] = Field([0, 1, 2], min_length=1, description="Heads kept per attention layer at which standard and JRT prompts are compared ('H' = all).")
+    phase: Phase = Field("generation", description="Phase of the top-k sparsification.")
 
 
 class Exposure(Experiment):
     """E6: needle exposure, every generation mode x every prefill mode."""
 
-    generation_modes: list[GenerationMode] = Field(["keep", "omit", "only", "balanced", "null"], min_length=1)
-    prefill_modes: list[PrefillMode] = Field(["keep", "follow"], min_length=1)
+    generation_modes: list[GenerationMode] = Field(["keep", "omit", "only", "balanced", "null"], min_length=1, description="Needle-exposure modes during generation steps (one condition each; docs/INTERFACES.md).")
+    prefill_modes: list[PrefillMode] = Field(["keep", "follow"], min_length=1, description="Needle-exposure modes during prefill; 'follow' = the generation mode.")
     rule: Literal["authors", "per_head_causal"] = Field(
         "authors",
         description="'authors' = their exposure math: one head-mean `balanced` scalar per call on every head and "
@@ -282,37 +282,37 @@ class Exposure(Experiment):
 
 
 class RandomHeads(Strict):
-    enabled: bool = True
-    seeds: list[Annotated[int, Field(ge=0)]] = Field([0], min_length=1)
+    enabled: bool = Field(True, description="Run the random-heads control.")
+    seeds: list[Annotated[int, Field(ge=0)]] = Field([0], min_length=1, description="Seeds of the random head draws (one condition each).")
 
 
 class StaticHeads(Strict):
-    enabled: bool = True
-    rank_by: Literal["entropy_rank", "ablation_rank"] = "entropy_rank"
+    enabled: bool = Field(True, description="Run the static-heads control.")
+    rank_by: Literal["entropy_rank", "ablation_rank"] = Field("entropy_rank", description="Ranking that picks the static heads (experiments.head_scores): mean entropy or ablation drop.")
 
 
 class SparsitySweep(Experiment):
     """E4: entropy top-k for each k, with our random-k and static-head controls at matched k."""
 
     k: Literal["all"] | list[HeadCount] = "all"  # "all" = 0..H
-    phases: list[Phase] = Field(["generation"], min_length=1)
-    random_k: RandomHeads = RandomHeads()
-    static_heads: StaticHeads = StaticHeads()
+    phases: list[Phase] = Field(["generation"], min_length=1, description="Phases of the k sweep.")
+    random_k: RandomHeads = Field(RandomHeads(), description="Control: k random heads per layer at each k.")
+    static_heads: StaticHeads = Field(StaticHeads(), description="Control: a fixed head set, ranked once, at each k.")
 
 
 class Controls(Experiment):
     """Ours: each attention layer ablated alone, each SSM/recurrent (mixer) layer ablated alone."""
 
-    single_layer: bool = True
-    mixer_layers: bool = True
-    phase: Phase = "all"
+    single_layer: bool = Field(True, description="Ablate each attention layer alone (one condition per layer).")
+    mixer_layers: bool = Field(True, description="Ablate each SSM/recurrent mixer layer alone (one condition per layer).")
+    phase: Phase = Field("all", description="Phase of the layer ablations: generation steps only, or all positions.")
 
 
 class HeadScores(Experiment):
     """Per-head mean entropy and ablation effect (ranks the static-head control)."""
 
-    phase: Phase = "generation"
-    max_answer_tokens: int = Field(40, ge=1)
+    phase: Phase = Field("generation", description="Phase in which a head is ablated to measure its drop.")
+    max_answer_tokens: int = Field(40, ge=1, description="Answer tokens teacher-forced per probe trial when scoring heads.")
 
 
 class Mmlu(Strict):
@@ -321,13 +321,13 @@ class Mmlu(Strict):
     downloaded by the workflow at a locked commit; otherwise an MMLU CSV directory, a .parquet file or
     "hub:<dataset>[:<config>]" (local datasets cache only)."""
 
-    enabled: bool = True
-    models: list[ModelName] | None = None
-    dataset: str = "toy"
+    enabled: bool = Field(True, description="Run the multiple-choice experiment (E5).")
+    models: list[ModelName] | None = Field(None, description="Models to run (None = every model of the config).")
+    dataset: str = Field("toy", description="'toy' = the toy's MC set; 'hub' = datasets.mmlu at its locked commit; or a directory of MMLU CSVs.")
     num_shots: int = Field(5, ge=0, le=5)  # MMLU's dev split has 5 questions per subject
-    k: list[HeadCount] = Field(["H", 0], min_length=1)
+    k: list[HeadCount] = Field(["H", 0], min_length=1, description="Heads kept per attention layer, one condition each ('H' = all heads: the reference).")
     chat_template: bool | None = None  # None = the model's chat_template setting
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(8, ge=1, description="Questions per forward pass.")
     max_questions_per_subject: int | None = Field(None, ge=1)  # None = all (first n per subject otherwise)
 
 
@@ -337,13 +337,13 @@ class Glue(Strict):
     commit; otherwise a local copy of that snapshot (a directory in the hub parquet layout)."""
 
     enabled: bool = False  # the toys know no English: GLUE is for the real models (config/paper.yaml)
-    models: list[ModelName] | None = None
-    dataset: str = "hub"
+    models: list[ModelName] | None = Field(None, description="Models to run (None = every model of the config).")
+    dataset: str = Field("hub", description="Where GLUE comes from: 'hub' = datasets.glue at its locked commit.")
     tasks: list[GlueTaskName] = Field(list(GLUE_TASK_NAMES), min_length=1)  # lm-eval's `glue` tag
     num_shots: int | None = Field(None, ge=0)  # None = experiments.mmlu.num_shots (one num_fewshot for both)
     k: list[HeadCount] | None = Field(None, min_length=1)  # None = experiments.mmlu.k
     chat_template: bool | None = None  # None = the model's chat_template setting
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(8, ge=1, description="Documents per forward pass.")
     fewshot_seed: int = Field(1234, ge=0)  # lm-eval's default fewshot_random_seed
     max_docs_per_task: int | None = Field(None, ge=1)  # None = every validation document (first n otherwise)
 
@@ -351,10 +351,10 @@ class Glue(Strict):
 class Recordings(Experiment):
     """E7: which heads the entropy rule keeps per step, and attention mass on the needle."""
 
-    k: HeadCount = 1
-    phase: Phase = "generation"
+    k: HeadCount = Field(1, description="Heads kept per attention layer by the entropy rule while recording.")
+    phase: Phase = Field("generation", description="Phase of the top-k sparsification while recording.")
     max_trials: int = Field(4, ge=1)  # the first n trials of the grid, by (length, depth)
-    max_new_tokens: int = Field(12, ge=1)
+    max_new_tokens: int = Field(12, ge=1, description="Decoding budget of each recorded trial.")
 
 
 class Experiments(Strict):
@@ -375,7 +375,7 @@ class Experiments(Strict):
 
 class Report(Strict):
     figure_formats: list[Literal["vl.json", "html", "svg", "pdf"]] = Field(
-        ["vl.json", "svg", "pdf"], min_length=1
+        ["vl.json", "svg", "pdf"], min_length=1, description="Formats each figure is written in (results/figures/)."
     )
     # auto = build paper/build/main.pdf when a LaTeX engine (latexmk or pdflatex) is on PATH.
     paper_pdf: bool | Literal["auto"] = "auto"
