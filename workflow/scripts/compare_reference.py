@@ -12,6 +12,6 @@ from hybrid_retrieval.workflow_support import job_log  # noqa: E402
 snakemake = globals()["snakemake"]  # injected by Snakemake's script preamble
 with job_log(snakemake.log[0]) as log:
     result = write_comparison(
-        Path(snakemake.input.provenance).parent, snakemake.params.reference_dir, snakemake.output[0]
+        Path(snakemake.input.provenance).parent, Path(snakemake.input.readme).parent, snakemake.output[0]
     )
     log.info("%s", format_comparison(result))
