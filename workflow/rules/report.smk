@@ -5,20 +5,9 @@ rule aggregate_results:
     input:
         model_results(),
     output:
-        expand("results/tables/{table}.parquet", table=TABLE_NAMES),
-        # The summary tables are `snakemake --report` items, captioned as in the HTML report.
-        [
-            (
-                report(
-                    f"results/tables/{table}.csv",
-                    caption=f"../report/table_{table}.rst",
-                    category="Tables",
-                )
-                if table in REPORT_TABLES
-                else f"results/tables/{table}.csv"
-            )
-            for table in TABLE_NAMES
-        ],
+        expand(
+            "results/tables/{table}.{ext}", table=TABLE_NAMES, ext=("parquet", "csv")
+        ),
     log:
         "logs/aggregate_results/all.log",
     benchmark:
@@ -36,7 +25,7 @@ rule check_claims:
     input:
         expand("results/tables/{table}.parquet", table=TABLE_NAMES),
     output:
-        report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
+        "results/claims.csv",
     log:
         "logs/check_claims/all.log",
     benchmark:
@@ -69,8 +58,6 @@ rule plot_figures:
         "../../envs/report.yaml"
     params:
         formats=CFG.report.figure_formats,
-        # for the `snakemake --report` captions (workflow/report/figures.rst); figures.py is in `code`
-        captions=FIGURE_CAPTIONS,
         code=CODE["figures"],
     script:
         "../scripts/plot_figures.py"
