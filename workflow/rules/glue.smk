@@ -1,5 +1,6 @@
 # E5 (GLUE): lm-eval's `glue` tasks at each k of MMLU, prefill sparsity; one job per model x task x k.
 
+
 rule score_glue:
     input:
         unpack(glue_inputs),
@@ -11,10 +12,10 @@ rule score_glue:
         "logs/score_glue/{model}/{task}/top-{k}-heads.benchmark.tsv"
     wildcard_constraints:
         task=one_of(GLUE_TASK_NAMES),
-    resources:
-        gpu=MODEL_GPUS,
     conda:
         "../../envs/torch.yaml"
+    resources:
+        gpu=MODEL_GPUS,
     params:
         model=model_params,
         k=mmlu_k,
