@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
+from hybrid_retrieval.errors import HybridRetrievalError
+
 PACKAGE = "hybrid_retrieval"
 SRC_DIR = Path(__file__).resolve().parents[1]  # the directory holding the package (src/)
 
@@ -129,6 +131,11 @@ def job_log(path: str | os.PathLike[str] | None, level: int = logging.INFO) -> I
             with contextlib.redirect_stderr(stream), warnings.catch_warnings():
                 warnings.simplefilter("default")
                 yield logging.getLogger(PACKAGE)
+        except HybridRetrievalError as error:
+            # a problem the user can fix (no GPU, hub refused, bad data): the traceback goes to the log,
+            # the console gets one line
+            stream.write(traceback.format_exc())
+            raise SystemExit(f"error: {error}") from None
         except BaseException:
             stream.write(traceback.format_exc())
             raise
