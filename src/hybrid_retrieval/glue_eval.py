@@ -9,6 +9,7 @@ Rows: INTERFACES.md "GLUE"; the per-task metrics (acc, mcc, f1) are computed fro
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from importlib.metadata import version
@@ -28,6 +29,8 @@ from hybrid_retrieval.tasks.glue import (
     load_glue_task,
     select_shots,
 )
+
+log = logging.getLogger(__name__)
 
 GLUE_ROW_SCHEMA: dict[str, pl.DataType] = {
     "model": pl.String(),
@@ -82,6 +85,10 @@ def score_glue(
                        tokenizer=loaded.tokenizer), conts)
         for doc, ids in zip(docs, shots, strict=True)
     ]  # fmt: skip
+    log.info(
+        "%s: %d of %d %s documents, %d shots (seed %d), chat template %s, %s",
+        task.name, len(docs), len(data.docs), task.eval_split, num_shots, fewshot_seed, chat_template, spec.label(),
+    )  # fmt: skip
     scores = score_choices(loaded, prompts, spec=spec, batch_size=batch_size)
 
     heads = model_fields(spec, loaded)  # num_heads, kept_fraction
@@ -118,6 +125,7 @@ def score_glue(
             }
         )
     df = pl.DataFrame(rows, schema=GLUE_ROW_SCHEMA)
+    log.info("%s: %s %d of %d correct", task.name, spec.label(), int(df["correct"].sum()), df.height)
     if out_path is not None:
         write_parquet(df, Path(out_path))
     return df
