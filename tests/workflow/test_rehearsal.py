@@ -32,7 +32,7 @@ SCALED = {
     ("retrieval", "max_new_tokens"),
     *{
         ("experiments", section, key)
-        for section in ("jrt", "sparsity_sweep", "mmlu", "recordings")
+        for section in ("jrt", "sparsity_sweep", "mmlu", "glue", "recordings")
         for key in ("k",)
     },
     *{("experiments", section, "grid") for section in ("controls", "head_scores", "recordings")},
