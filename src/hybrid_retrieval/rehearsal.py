@@ -140,11 +140,11 @@ def hub_env(hub: Hub, hf_home: Path) -> dict[str, str]:
 
 
 def run_snakemake(
-    repo: Path, env: dict[str, str], *extra: str, timeout: float = 3600
+    repo: Path, env: dict[str, str], *extra: str, timeout: float = 3600, capture: bool = True
 ) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", *snakemake_args(repo, essays_dir()), *extra]
     log.info("running: %s", " ".join(cmd))
-    return subprocess.run(cmd, cwd=repo, env=env, text=True, capture_output=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=repo, env=env, text=True, capture_output=capture, timeout=timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         build_mirrors(mirrors)
     start = time.monotonic()
     with local_hub(mirrors, work / "olah") as hub, slurm_cluster():
-        proc = run_snakemake(REPO, hub_env(hub, work / "hf-home"))
-    sys.stdout.write(proc.stdout[-5000:])
-    sys.stderr.write(proc.stderr[-8000:])
+        proc = run_snakemake(REPO, hub_env(hub, work / "hf-home"), capture=False)
     log.info(
         "finished in %.0f s (exit %d); report: runs/rehearsal/results/report/index.html",
         time.monotonic() - start,
