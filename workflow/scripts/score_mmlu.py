@@ -20,7 +20,8 @@ with job_log(snakemake.log[0]):
     run_mmlu(
         snakemake.input.model,
         model=snakemake.params.model,
-        dataset=s["dataset"],
+        # "hub" -> the snapshot record the download rule wrote; a local copy -> its path; "toy" -> no input
+        dataset=str(getattr(snakemake.input, "dataset", s["dataset"])),
         k=snakemake.params.k,
         num_shots=s["num_shots"],
         chat_template=s["chat_template"],
