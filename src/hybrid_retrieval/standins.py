@@ -37,7 +37,8 @@ DECOYS = ("pytorch_model.bin", "modeling_standin.py", "unrelated/large_blob.dat"
 DECOY_BYTES = 4 * 1024 * 1024
 GIT_DATE = "2026-01-01T00:00:00+00:00"
 
-# The published attention geometry (config.json of each repository) and the reduced rest.
+# The published attention geometry (config.json of each repository) and the reduced rest. RecurrentGemma's
+# RG-LRU splits lru_width into one block per head: lru_width must be a multiple of the head count.
 _RG_COMMON = {
     "num_key_value_heads": 1,
     "attention_window_size": 2048,
@@ -53,7 +54,7 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
             "num_attention_heads": 10,
             "hidden_size": 2560,
             "num_hidden_layers": 3,
-            "lru_width": 128,
+            "lru_width": 160,
             "intermediate_size": 256,
         },
         "google/recurrentgemma-9b": {
@@ -76,7 +77,7 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
             "num_attention_heads": 10,
             "hidden_size": 2560,
             "num_hidden_layers": 3,
-            "lru_width": 32,
+            "lru_width": 40,
             "intermediate_size": 64,
         },
         "google/recurrentgemma-9b": {
