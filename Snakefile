@@ -19,6 +19,7 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+import os
 import sys
 from pathlib import Path
 
@@ -41,10 +42,11 @@ try:
 except ConfigError as error:
     if workflow.overwrite_configfiles and not {"models", "retrieval"} <= set(config):
         # A partial file (a few keys to change) given alone: say how to layer it.
+        partial = os.path.relpath(workflow.overwrite_configfiles[-1])
         raise ConfigError(
-            f"{error}\n{workflow.overwrite_configfiles[-1]} is not a whole config: a --configfile replaces "
-            "config/config.yaml rather than merging into it. To change a few keys, layer the files (later "
-            f"ones win): --configfile config/config.yaml {workflow.overwrite_configfiles[-1]}"
+            f"{error}\n{partial} is not a whole config: a --configfile replaces config/config.yaml "
+            "rather than merging into it. To change a few keys, layer the files (later ones win): "
+            f"--configfile config/config.yaml {partial}"
         ) from None
     raise
 validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
@@ -62,6 +64,10 @@ CFG, HUB_PINS = lock_config(CFG, CONFIG_FILE, dry_run=argv_dry_run(sys.argv))
 if CFG.run:
 
     workdir: str(Path(workflow.basedir) / "runs" / CFG.run)
+
+
+# `snakemake --report report.zip`: this description, the claims, the summary tables and the figures.
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"

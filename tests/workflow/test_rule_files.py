@@ -26,3 +26,12 @@ def test_profiles_do_not_print_none_shell_commands():
 
     for profile in sorted((REPO / "profiles").glob("*/config.yaml")):
         assert yaml.safe_load(profile.read_text()).get("printshellcmds") is not True, profile
+
+
+def test_report_table_captions_are_the_html_reports():
+    # `snakemake --report` captions of the summary tables say what the HTML report and the paper say.
+    from hybrid_retrieval.report.tables import TABLE_CAPTIONS
+
+    for name in ("retrieval_summary", "sparsity_threshold", "mmlu_summary"):
+        rst = (REPO / "workflow" / "report" / f"table_{name}.rst").read_text()
+        assert rst.split("\n\n")[0] == TABLE_CAPTIONS[name], name

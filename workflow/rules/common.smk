@@ -10,6 +10,10 @@ from hybrid_retrieval.workflow_support import code_digest
 
 # The tables `aggregate_results` writes (hybrid_retrieval.aggregate.TABLE_NAMES).
 from hybrid_retrieval.aggregate import TABLE_NAMES
+from hybrid_retrieval.report.figures import FIGURE_CAPTIONS
+
+# Summary tables shown as `snakemake --report` items (captions: workflow/report/table_<name>.rst).
+REPORT_TABLES = ("retrieval_summary", "sparsity_threshold", "mmlu_summary")
 
 TOY_MODELS = [name for name, m in CFG.models.items() if m.source == "toy"]
 HUB_MODELS = [name for name, m in CFG.models.items() if m.source == "hub"]
@@ -100,13 +104,21 @@ def _pin(key):
 def hub_snapshot_params(wildcards):
     """A hub model's repository, the revision as the config names it, and its locked commit."""
     pin = _pin(f"models/{CFG.models[wildcards.model].repo_id}")
-    return {"repo_id": pin.ref.repo_id, "revision": pin.ref.revision, "commit": pin.commit}
+    return {
+        "repo_id": pin.ref.repo_id,
+        "revision": pin.ref.revision,
+        "commit": pin.commit,
+    }
 
 
 def dataset_params(wildcards):
     """A hub dataset's repository, revision as named and locked commit (for download_dataset)."""
     pin = _pin(f"datasets/{wildcards.org}/{wildcards.repo}")
-    return {"repo_id": pin.ref.repo_id, "revision": pin.ref.revision, "commit": pin.commit}
+    return {
+        "repo_id": pin.ref.repo_id,
+        "revision": pin.ref.revision,
+        "commit": pin.commit,
+    }
 
 
 def haystack_params(wildcards):
@@ -127,6 +139,22 @@ def sweep_inputs(wildcards):
     if CFG.experiments.sparsity_sweep.static_heads.enabled:
         inputs["scores"] = f"results/{wildcards.model}/heads/scores.parquet"
     return inputs
+
+
+def retrieval_params(experiment):
+    """The params of a retrieval experiment's rule (retrieval.smk), by its name (the output file's stem).
+    Not functions of the output: Snakemake does not record such "derived" params, so a config change
+    would not rerun the job. None: the template rule, which runs nothing."""
+    section = EXPERIMENT_SECTIONS.get(experiment)
+    return {
+        "experiment": experiment,
+        "model": model_params,
+        "grid": grid_params(section) if section else {},
+        "haystack": haystack_params,
+        "settings": settings_params(section) if section else {},
+        "device": CFG.device,
+        "code": CODE["retrieval"],
+    }
 
 
 def grid_params(section):

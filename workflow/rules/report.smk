@@ -5,9 +5,20 @@ rule aggregate_results:
     input:
         model_results(),
     output:
-        expand(
-            "results/tables/{table}.{ext}", table=TABLE_NAMES, ext=("parquet", "csv")
-        ),
+        expand("results/tables/{table}.parquet", table=TABLE_NAMES),
+        # The summary tables are `snakemake --report` items, captioned as in the HTML report.
+        [
+            (
+                report(
+                    f"results/tables/{table}.csv",
+                    caption=f"../report/table_{table}.rst",
+                    category="Tables",
+                )
+                if table in REPORT_TABLES
+                else f"results/tables/{table}.csv"
+            )
+            for table in TABLE_NAMES
+        ],
     log:
         "logs/aggregate_results/all.log",
     benchmark:
@@ -25,7 +36,7 @@ rule check_claims:
     input:
         expand("results/tables/{table}.parquet", table=TABLE_NAMES),
     output:
-        "results/claims.csv",
+        report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
     log:
         "logs/check_claims/all.log",
     benchmark:
@@ -58,6 +69,8 @@ rule plot_figures:
         "../../envs/report.yaml"
     params:
         formats=CFG.report.figure_formats,
+        # for the `snakemake --report` captions (workflow/report/figures.rst); figures.py is in `code`
+        captions=FIGURE_CAPTIONS,
         code=CODE["figures"],
     script:
         "../scripts/plot_figures.py"

@@ -14,6 +14,22 @@ import polars as pl
 
 from hybrid_retrieval.aggregate import read_table
 
+# The tables' captions (the HTML report, the paper and the `snakemake --report` items: workflow/report/*.rst).
+TABLE_CAPTIONS = {
+    "retrieval_summary": (
+        "Exact retrieval rate with 95% Wilson interval and mean score / 5, per condition. "
+        "entropy-top-k and random-k keep k heads in every attention layer; static-heads-N keeps N heads "
+        "in total across the attention layers."
+    ),
+    "sparsity_threshold": (
+        "Smallest k (heads kept per attention layer) whose exact retrieval is at least 95% of the all-heads rate."
+    ),
+    "mmlu_summary": (
+        "Multiple-choice accuracy (micro average, 95% Wilson interval) and retention acc(k) / acc(all heads)."
+    ),
+    "claims": "The paper's claims, checked against this run.",
+}
+
 
 @dataclass(frozen=True)
 class TableView:
@@ -102,9 +118,7 @@ def retrieval_view(summary: pl.DataFrame) -> TableView:
             row[2] = f"{row[2]} (prefill {r['prefill_mode']})"
     return TableView(
         "retrieval_summary",
-        "Exact retrieval rate with 95% Wilson interval and mean score / 5, per condition. "
-        "entropy-top-k and random-k keep k heads in every attention layer; static-heads-N keeps N heads "
-        "in total across the attention layers.",
+        TABLE_CAPTIONS["retrieval_summary"],
         ["model", "experiment", "condition", "prompt", "n", "exact [95% CI]", "score/5"],
         _drop_repeats(rows),
     )
@@ -127,7 +141,7 @@ def sparsity_view(threshold: pl.DataFrame) -> TableView:
     ]
     return TableView(
         "sparsity_threshold",
-        "Smallest k (heads kept per attention layer) whose exact retrieval is at least 95% of the all-heads rate.",
+        TABLE_CAPTIONS["sparsity_threshold"],
         ["model", "kind", "phase", "prompt", "k min", "heads", "kept", "exact at k min", "all heads"],
         rows,
     )
@@ -148,7 +162,7 @@ def mmlu_view(mmlu: pl.DataFrame) -> TableView:
     ]
     return TableView(
         "mmlu_summary",
-        "Multiple-choice accuracy (micro average, 95% Wilson interval) and retention acc(k) / acc(all heads).",
+        TABLE_CAPTIONS["mmlu_summary"],
         ["model", "dataset", "condition", "k", "n", "accuracy [95% CI]", "retention"],
         rows,
     )
@@ -193,7 +207,7 @@ def claims_view(claims: pl.DataFrame) -> TableView:
     ]
     return TableView(
         "claims",
-        "The paper's claims, checked against this run.",
+        TABLE_CAPTIONS["claims"],
         ["#", "claim", "model", "paper", "measured", "tolerance", "status", "detail"],
         rows,
     )
