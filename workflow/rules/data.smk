@@ -3,6 +3,7 @@
 # ({repo_id, repo_type, revision, commit, path}) is what scoring rules take as input (docs/INTERFACES.md).
 # A local rule: on a cluster it runs on the submit host.
 
+
 rule download_dataset:
     output:
         "resources/datasets/{org}/{repo}/snapshot.json",

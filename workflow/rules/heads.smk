@@ -10,10 +10,10 @@ rule score_attention_heads:
         "logs/score_attention_heads/{model}.log",
     benchmark:
         "logs/score_attention_heads/{model}.benchmark.tsv"
-    resources:
-        gpu=MODEL_GPUS,
     conda:
         "../../envs/torch.yaml"
+    resources:
+        gpu=MODEL_GPUS,
     params:
         model=model_params,
         grid=grid_params("head_scores"),
@@ -34,10 +34,10 @@ rule run_sparsity_sweep:
         "logs/run_sparsity_sweep/{model}.log",
     benchmark:
         "logs/run_sparsity_sweep/{model}.benchmark.tsv"
-    resources:
-        gpu=MODEL_GPUS,
     conda:
         "../../envs/torch.yaml"
+    resources:
+        gpu=MODEL_GPUS,
     params:
         experiment="sparsity_sweep",
         model=model_params,
@@ -59,10 +59,10 @@ rule record_attention_heads:
         "logs/record_attention_heads/{model}.log",
     benchmark:
         "logs/record_attention_heads/{model}.benchmark.tsv"
-    resources:
-        gpu=MODEL_GPUS,
     conda:
         "../../envs/torch.yaml"
+    resources:
+        gpu=MODEL_GPUS,
     params:
         model=model_params,
         grid=grid_params("recordings"),

@@ -10,10 +10,10 @@ rule score_mmlu:
         "logs/score_mmlu/{model}/top-{k}-heads.log",
     benchmark:
         "logs/score_mmlu/{model}/top-{k}-heads.benchmark.tsv"
-    resources:
-        gpu=MODEL_GPUS,
     conda:
         "../../envs/torch.yaml"
+    resources:
+        gpu=MODEL_GPUS,
     params:
         model=model_params,
         k=mmlu_k,

@@ -3,14 +3,11 @@
 # they run on the submit host (compute nodes are often offline).
 
 
-
 rule train_toy_model:
     output:
         directory("resources/models/{model}"),
     log:
         "logs/train_toy_model/{model}.log",
-    message:
-        "Training toy model {wildcards.model} (several minutes on a CPU; progress with ETA: tail -f {log})"
     benchmark:
         "logs/train_toy_model/{model}.benchmark.tsv"
     wildcard_constraints:
@@ -20,6 +17,8 @@ rule train_toy_model:
     params:
         toy=toy_params,
         code=CODE["toy"],
+    message:
+        "Training toy model {wildcards.model} (several minutes on a CPU; progress with ETA: tail -f {log})"
     script:
         "../scripts/train_toy_model.py"
 
