@@ -60,7 +60,8 @@ def test_unpinned_revision_is_refused_before_any_download(
         ]
     )
     assert code == 2
-    assert "not pinned" in capsys.readouterr().err
+    # paper.yaml names the branch main: the CLI downloads only an exact commit (the workflow locks branches)
+    assert "not a 40-hex commit sha" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
 
 

@@ -38,7 +38,7 @@ def test_defaults_fill_every_section() -> None:
     cfg = load_config(
         {
             "models": {"m": {"source": "toy", "arch": "jamba"}},
-            "retrieval": {"context_lengths": [128], "depths": [0]},
+            "retrieval": {"context_lengths": [256], "depths": [0]},  # above frame_reserve (200)
         }
     )
     assert cfg.experiments.sparsity_sweep.k == "all"
@@ -100,9 +100,11 @@ def test_hub_model_needs_a_pinned_revision() -> None:
     data["models"]["real"] = {"source": "hub", "repo_id": "google/recurrentgemma-2b"}
     with pytest.raises(ConfigError, match=r"models\.real\.revision: Field required"):
         load_config(data)
-    data["models"]["real"]["revision"] = "main"
-    with pytest.raises(ConfigError, match=r"models\.real\.revision: String should match pattern"):
+    data["models"]["real"]["revision"] = "0" * 40  # the old placeholder
+    with pytest.raises(ConfigError, match=r"models\.real\.revision: Value error, revision is all zeros"):
         load_config(data)
+    data["models"]["real"]["revision"] = "main"  # a branch: resolved and locked by hybrid_retrieval.locking
+    assert load_config(data).models["real"].revision == "main"
     data["models"]["real"]["revision"] = "a" * 40
     assert load_config(data).models["real"].revision == "a" * 40
 

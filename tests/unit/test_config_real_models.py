@@ -70,4 +70,7 @@ def test_paper_config_names_branches_and_the_gpu() -> None:
     assert cfg.device == "cuda" and cfg.run == "paper"
     assert {m.revision for m in cfg.models.values()} == {"main"}
     assert cfg.experiments.mmlu.dataset == "hub"
-    assert {k: d.repo_id for k, d in cfg.hub_datasets_in_use().items()} == {"mmlu": "cais/mmlu"}
+    assert {k: d.repo_id for k, d in cfg.hub_datasets_in_use().items()} == {
+        "mmlu": "cais/mmlu",
+        "glue": "nyu-mll/glue",
+    }
