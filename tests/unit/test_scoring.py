@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hybrid_retrieval.errors import DataError
-from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.errors import ConfigError, DataError
 from hybrid_retrieval.scoring import clean_text, normalize, partial_rule, score_output
 
 NEEDLE = "The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day."
