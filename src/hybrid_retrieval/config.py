@@ -653,7 +653,9 @@ def load_config_file(path: str | Path) -> Config:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
-            f"config file {path} does not exist; use config/config.yaml, config/paper.yaml or config/smoke.yaml"
+            f"config file {path} does not exist"
+            + (f" (relative to the working directory {Path.cwd()}: run from the repository root)" if not path.is_absolute() else "")
+            + "; pass --config PATH, e.g. the repository's config/config.yaml, config/paper.yaml or config/smoke.yaml"
         )
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):

@@ -92,3 +92,20 @@ def test_reporting_on_nothing_exits_2(
     assert main([*command, "--config", str(REPO / "config" / "config.yaml")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists() and not (tmp_path / "results" / "claims.csv").exists()
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from hybrid_retrieval import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"hybrid-retrieval {__version__}"
+
+
+def test_missing_default_config_says_where_it_looked(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # not the repository root: config/config.yaml is not here
+    assert main(["train-toy", "--model", "toy-jamba"]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and "run from the repository root" in err and "--config PATH" in err
