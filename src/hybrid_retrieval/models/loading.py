@@ -131,8 +131,9 @@ def _check_model_dir(model_dir: Path) -> str:
     if not model_dir.is_dir():
         raise ModelLoadError(
             f"model directory {str(model_dir)!r} does not exist. Pass a local directory in hub-snapshot "
-            "layout (config.json, *.safetensors, tokenizer files); for a hub model download it first "
-            "with `hybrid-retrieval download-model` (download_snapshot) while online"
+            "layout (config.json, *.safetensors, tokenizer files); for a toy model train it first with "
+            "`hybrid-retrieval train-toy --model <name>`, for a hub model download it with "
+            "`hybrid-retrieval download-model` (download_snapshot) while online"
         )
     config_path = model_dir / "config.json"
     if not config_path.is_file():
