@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from hybrid_retrieval import __version__
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.multiple_choice import score_choices
@@ -108,7 +108,7 @@ def score_glue(
         "num_shots": num_shots,
         "fewshot_seed": fewshot_seed,
         "chat_template": chat_template,
-        "package_version": version("hybrid-retrieval"),
+        "package_version": __version__,
     }
     rows = []
     for doc_id, (doc, lp, ids) in enumerate(zip(docs, scores, shots, strict=True)):

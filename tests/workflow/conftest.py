@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # What the workflow needs; results/resources/logs/.snakemake of the real checkout stay out.
-WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "src", "paper", "envs", "profiles")
+WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "src", "paper", "envs", "profiles", "reference")
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
