@@ -52,12 +52,15 @@ def test_paper_config_plans_downloads_not_training(repo: Path) -> None:
     # with the unresolved branch names and writes no lock file.
     jobs = dry_run(repo, "--configfile", "config/paper.yaml")
     assert not (repo / "config/paper.lock.yaml").exists()
-    expected = {"download_model_snapshot": 3, "download_haystack": 1, "download_dataset": 1}
+    # downloads: 3 models, the essays, cais/mmlu and nyu-mll/glue; the paper's LaTeX source copied into runs/paper
+    expected = {"download_model_snapshot": 3, "download_haystack": 1, "download_dataset": 2}
     expected |= {r: 3 for r in RETRIEVAL_RULES}
     expected |= {"score_mmlu": 5} | {r: 1 for r in REPORT_RULES}  # MMLU: Jamba only, k = H, 5, 4, 3, 0
+    expected |= {"score_glue": 9 * 5}  # GLUE: Jamba only, lm-eval's 9 glue tasks at MMLU's 5 ks
     if LATEX:
-        expected["build_paper_pdf"] = 1
-    assert dict(jobs) == expected
+        expected |= {"build_paper_pdf": 1, "copy_paper_source": 1}
+    assert {rule: jobs[rule] for rule in expected} == expected
+    assert "train_toy_model" not in jobs
 
 
 def test_paper_config_is_not_merged_with_the_default(repo: Path) -> None:
