@@ -4,14 +4,17 @@
 
 Uses the toy model and its MC set (`<model_dir>/mc`, MMLU layout) when the directory exists, otherwise a
 tiny random-weight Jamba over generated questions. Prints questions/s and ratios; also checks that the
-three runs chose the same letters.
+three runs chose the same letters. Warm-up first, >= 3 repetitions in rotated order, medians and ratios
+from this one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import random
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -78,7 +81,8 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--shots", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repetitions", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -96,55 +100,74 @@ def main() -> None:
         source = "tiny random Jamba (no toy model found)"
     questions = [q for s in sorted(test) for q in test[s]]
     spec = InterventionSpec(kind="none")
+    if args.repetitions < 3:
+        parser.error("--repetitions must be >= 3")
     print(
-        f"model: {source}; {len(questions)} questions, {args.shots} shots, {torch.get_num_threads()} threads"
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs; torch {torch.__version__}"
     )
-
-    def ours(batch_size: int):
-        start = time.perf_counter()
-        df = score_multiple_choice(
-            loaded, questions, dev, spec=spec, num_shots=args.shots, chat_template=False,
-            batch_size=batch_size, out_path=None,
-        )  # fmt: skip
-        return time.perf_counter() - start, df
-
-    ours(args.batch_size)  # warm-up (first-call allocations, lazy imports)
-    t_batched, batched = ours(args.batch_size)
-    t_single, single = ours(1)
+    print(
+        f"model: {source}; {len(questions)} questions, {args.shots} shots, {torch.get_num_threads()} threads, "
+        f"{args.repetitions} repetitions, rotated order, one warm-up call each"
+    )
 
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    with tempfile.TemporaryDirectory() as folder:
-        tasks = write_lm_eval_tasks(dev, test, folder)
-        lm = HFLM(
-            pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=args.batch_size, device="cpu"
-        )
-        manager = TaskManager(include_path=folder)
-        start = time.perf_counter()
-        results = lm_eval.simple_evaluate(
-            model=lm, tasks=tasks, num_fewshot=args.shots, task_manager=manager, log_samples=True
-        )
-        t_lm_eval = time.perf_counter() - start
-    lm_eval_letters = {
-        f"{task.removeprefix('hr_mc_')}-{s['doc_id']:05d}": "ABCD"[
-            max(range(4), key=lambda i: s["resps"][i][0][0])
-        ]
-        for task in tasks
-        for s in results["samples"][task]
-    }
-    same = sum(lm_eval_letters[r["question_id"]] == r["prediction"] for r in batched.to_dicts())
+    folder = tempfile.mkdtemp(prefix="mmlu-bench-")
+    tasks = write_lm_eval_tasks(dev, test, folder)
+    manager = TaskManager(include_path=folder)
+    lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=args.batch_size, device="cpu")
+    found: dict[str, object] = {}
 
+    def ours(batch_size: int, subset=questions):
+        found[f"ours-{batch_size}"] = score_multiple_choice(
+            loaded, subset, dev, spec=spec, num_shots=args.shots, chat_template=False,
+            batch_size=batch_size, out_path=None,
+        )  # fmt: skip
+
+    def lm_eval_run(limit=None):
+        results = lm_eval.simple_evaluate(
+            model=lm, tasks=tasks, num_fewshot=args.shots, task_manager=manager, log_samples=True, limit=limit
+        )
+        found["lm-eval"] = {
+            f"{task.removeprefix('hr_mc_')}-{s['doc_id']:05d}": "ABCD"[
+                max(range(4), key=lambda i: s["resps"][i][0][0])
+            ]
+            for task in tasks
+            for s in results["samples"][task]
+        }
+
+    variants = {
+        f"ours batch {args.batch_size}": lambda **kw: ours(args.batch_size, **kw),
+        "ours batch 1": lambda **kw: ours(1, **kw),
+        "lm-eval": lambda **kw: lm_eval_run(**kw),
+    }
+    variants[f"ours batch {args.batch_size}"](subset=questions[:2])  # warm-up (allocations, lazy imports)
+    variants["ours batch 1"](subset=questions[:2])
+    variants["lm-eval"](limit=1)
+    names = list(variants)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for rep in range(args.repetitions):
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            start = time.perf_counter()
+            variants[name]()
+            times[name].append(time.perf_counter() - start)
     n = len(questions)
-    print(f"ours, batch {args.batch_size:>3}: {n / t_batched:8.1f} questions/s ({t_batched:.2f} s)")
-    print(f"ours, batch   1: {n / t_single:8.1f} questions/s ({t_single:.2f} s)")
-    print(
-        f"lm-eval (HFLM batch {args.batch_size}, 4 requests/question, incl. task setup): {n / t_lm_eval:8.1f} questions/s ({t_lm_eval:.2f} s)"
-    )
-    print(
-        f"batched / one-at-a-time: {t_single / t_batched:.2f}x; batched / lm-eval: {t_lm_eval / t_batched:.2f}x"
-    )
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    print(f"\n{'variant':<18}{'median s':>10}{'min s':>9}{'max s':>9}{'questions/s':>13}")
+    for name in names:
+        print(
+            f"{name:<18}{medians[name]:>10.2f}{min(times[name]):>9.2f}{max(times[name]):>9.2f}{n / medians[name]:>13.1f}"
+        )
+    batched, single = found[f"ours-{args.batch_size}"], found["ours-1"]
+    ours_name = f"ours batch {args.batch_size}"
+    print(f"ours batched / lm-eval (HFLM batch {args.batch_size}, padded, task setup included): "
+          f"{medians['lm-eval'] / medians[ours_name]:.2f}x (target >= 2x)")  # fmt: skip
+    print(f"ours batched / ours one at a time: {medians['ours batch 1'] / medians[ours_name]:.2f}x")
+    lengths = sorted({len(loaded.tokenizer(q.question).input_ids) for q in questions})
+    print(f"distinct question lengths (tokens, without shots): {len(lengths)} of {n} questions")
+    same = sum(found["lm-eval"][r["question_id"]] == r["prediction"] for r in batched.to_dicts())
     print(
         f"same letter as one-at-a-time: {(batched['prediction'] == single['prediction']).sum()}/{n}; as lm-eval: {same}/{n}"
     )
