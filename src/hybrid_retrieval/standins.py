@@ -311,7 +311,7 @@ GLUE_TASKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def write_glue(dest: Path, n: int = 4) -> None:
+def write_glue(dest: Path, n: int = 4, n_train: int = 8) -> None:
     """nyu-mll/glue's layout: <task>/<split>-00000-of-00001.parquet with the task's columns, label, idx."""
     rng = random.Random(2)
     for task, (columns, splits) in GLUE_TASKS.items():
@@ -323,7 +323,7 @@ def write_glue(dest: Path, n: int = 4) -> None:
                     "label": -1 if split.startswith("test") else rng.randrange(classes),
                     "idx": i,
                 }
-                for i in range(n)
+                for i in range(n_train if split == "train" else n)  # train: the few-shot pool (5 shots + 1)
             ]
             _write_parquet(dest / task / f"{split}-00000-of-00001.parquet", rows)
     (dest / "README.md").write_text(

@@ -33,3 +33,13 @@ def test_standin_has_the_real_attention_geometry_and_runs(repo_id: str, scale: s
     with torch.no_grad():
         logits = model(torch.tensor([[2, 5, 6, 7, 8, 9]])).logits
     assert logits.shape[:2] == (1, 6) and torch.isfinite(logits).all()
+
+
+def test_glue_standin_loads_with_five_shots(tmp_path) -> None:
+    from hybrid_retrieval.standins import write_glue
+    from hybrid_retrieval.tasks.glue import GLUE_TASK_NAMES, load_glue_task, select_shots
+
+    write_glue(tmp_path)
+    for name in GLUE_TASK_NAMES:
+        data = load_glue_task(tmp_path, name)
+        assert data.docs and len(select_shots(data.docs, data.train, 5, seed=1234)) == len(data.docs)
