@@ -10,7 +10,7 @@ CONFIG ?= config/config.yaml
 PYTHON ?= python3
 TORCH_INDEX ?=
 
-.PHONY: reproduce test system-deps lint clean-results reference check-reference slurm lock rehearsal
+.PHONY: reproduce test system-deps lint clean-results reference check-reference slurm lock rehearsal rehearsal-test
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else \
@@ -60,3 +60,7 @@ reference: $(STAMP)
 # local hub (olah), config/rehearsal.yaml through profiles/slurm on a one-node SLURM cluster (root, Debian).
 rehearsal: $(STAMP) system-deps
 	$(PY) -m hybrid_retrieval.rehearsal
+
+# The rehearsal's end-to-end test (servers started and stopped by the test; about 20-40 min on 2 cores).
+rehearsal-test: $(STAMP) system-deps
+	HYBRID_RETRIEVAL_REHEARSAL=1 $(VENV)/bin/pytest -x tests/workflow/test_rehearsal.py

@@ -9,6 +9,7 @@ retried and the run completes with the same tables."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -70,6 +71,11 @@ def _say(capsys: pytest.CaptureFixture[str], message: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("HYBRID_RETRIEVAL_REHEARSAL") != "1",
+    reason="the end-to-end rehearsal (olah + SLURM, about 20-40 min on 2 cores) runs with "
+    "HYBRID_RETRIEVAL_REHEARSAL=1 (make rehearsal-test); not yet proven green end to end, see ARTIFACT §3b",
+)
 def test_rehearsal_through_olah_and_slurm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     why = rehearsal.slurm_available()
     if why:
