@@ -24,6 +24,8 @@ RETRIEVAL_RULES = (
 )
 REPORT_RULES = (
     "aggregate_results",
+    "record_provenance",
+    "compare_reference",
     "check_claims",
     "plot_figures",
     "render_report",

@@ -39,6 +39,8 @@ wildcard_constraints:
 # Each rule's `code` param: the package modules its script calls, with their imports.
 _GLUE = ("hybrid_retrieval.experiments",)
 CODE = {
+    "provenance": code_digest("hybrid_retrieval.provenance"),
+    "reference": code_digest("hybrid_retrieval.reference"),
     # numerics: the kernels every toy job runs on (a change retrains the toys, and so reruns all after them)
     "toy": code_digest("hybrid_retrieval.models.toy", "hybrid_retrieval.numerics"),
     "download": code_digest("hybrid_retrieval.hub"),

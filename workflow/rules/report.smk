@@ -93,7 +93,7 @@ rule record_provenance:
         config=CFG.model_dump(mode="json"),
         models={m: CFG.model_dir(m) for m in TOY_MODELS},
         repo_dir=workflow.basedir,
-        code=code_digest("hybrid_retrieval.provenance"),
+        code=CODE["provenance"],
     script:
         "../scripts/record_provenance.py"
 
@@ -118,7 +118,7 @@ rule compare_reference:
     conda:
         "../../envs/report.yaml"
     params:
-        code=code_digest("hybrid_retrieval.reference"),
+        code=CODE["reference"],
     script:
         "../scripts/compare_reference.py"
 
