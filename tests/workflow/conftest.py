@@ -15,7 +15,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 # What the workflow needs; results/resources/logs/.snakemake of the real checkout stay out.
 WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "src", "paper", "envs", "profiles", "reference")
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+# As `make reproduce` runs it: the local profile (rerun-incomplete, rerun triggers, one thread per job) is
+# not named "default", so Snakemake does not load it by itself.
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--profile", "profiles/local"]
 
 
 def copy_repo(dest: Path) -> Path:

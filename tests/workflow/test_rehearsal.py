@@ -140,7 +140,7 @@ def test_rehearsal_through_olah_and_slurm(tmp_path: Path, capsys: pytest.Capture
                 cmd, cwd=repo, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True
             )
             cancelled = None
-            deadline = time.monotonic() + 900
+            deadline = time.monotonic() + 2400
             while proc.poll() is None and time.monotonic() < deadline:
                 if cancelled is None:
                     running = subprocess.run(
@@ -151,7 +151,7 @@ def test_rehearsal_through_olah_and_slurm(tmp_path: Path, capsys: pytest.Capture
                         subprocess.run(["scancel", cancelled], check=True)
                         _say(capsys, f"scancel {cancelled}")
                 time.sleep(2)
-            proc.wait(timeout=60)
+            proc.wait(timeout=120)
         third = (tmp_path / "third.log").read_text()
         assert proc.returncode == 0, third[-6000:]
         assert cancelled is not None, "no running SLURM job was seen to cancel"

@@ -22,6 +22,8 @@ REPORTING = {
     "aggregate_results": 1,
     "check_claims": 1,
     "plot_figures": 1,
+    "record_provenance": 1,
+    "compare_reference": 1,
     "render_report": 1,
     "write_paper_sources": 1,
     "all": 1,
