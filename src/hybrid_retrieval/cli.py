@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +27,8 @@ HAYSTACK_DIR = "resources/haystack/paul_graham"
 TABLES_DIR = "results/tables"
 CLAIMS_CSV = "results/claims.csv"
 FIGURES_DIR = "results/figures"
+# The config's `device` values (hybrid_retrieval.config.Config.device; a unit test keeps the two equal).
+DEVICE_PATTERN = r"^(cpu|auto|mps|cuda(:[0-9]+)?)$"
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -40,6 +43,31 @@ def _haystack_dir(args: argparse.Namespace, cfg: Config) -> str | None:
 
 def _model_dir(args: argparse.Namespace, cfg: Config) -> str:
     return args.model_dir or cfg.model_dir(args.model)
+
+
+def _device(args: argparse.Namespace, cfg: Config) -> str:
+    """`--device` (checked on this machine before anything loads) or the config's `device`."""
+    from hybrid_retrieval.models.loading import DeviceError, check_device
+
+    if args.device is None:
+        return cfg.device
+    if args.device == "auto":
+        return "auto"
+    try:
+        return check_device(args.device)
+    except DeviceError as err:
+        raise DeviceError(
+            f"--device {args.device}: {err}. Here: pass --device cpu (or auto), or leave --device out to use "
+            f"the config's device ({cfg.device})"
+        ) from None
+
+
+def _out(args: argparse.Namespace, default: str) -> str:
+    """`--out`, else the workflow's path; a `--limit` run goes to results/limit-N/..., apart from the
+    workflow's results (aggregate, report and Snakemake never read it)."""
+    if args.out:
+        return args.out
+    return default.replace("results/", f"results/limit-{args.limit}/", 1) if args.limit else default
 
 
 # ------------------------------------------------------------------------------------------ commands
@@ -84,6 +112,7 @@ def _run_experiment(args: argparse.Namespace, experiment: str, head_scores: str 
     from hybrid_retrieval.experiments import run_experiment
 
     cfg = _config(args)
+    _device(args, cfg)  # a bad --device fails before anything else runs
     section = EXPERIMENT_SECTIONS[experiment]
     run_experiment(
         _model_dir(args, cfg),
@@ -94,9 +123,10 @@ def _run_experiment(args: argparse.Namespace, experiment: str, head_scores: str 
         settings=cfg.settings(section),
         haystack_dir=_haystack_dir(args, cfg),
         head_scores_path=head_scores,
-        device=cfg.device,
+        device=_device(args, cfg),
         threads=args.threads,
-        out_path=args.out or f"results/{args.model}/retrieval/{experiment}.parquet",
+        out_path=_out(args, f"results/{args.model}/retrieval/{experiment}.parquet"),
+        limit=args.limit,
     )
 
 
@@ -106,6 +136,7 @@ def cmd_retrieval(args: argparse.Namespace) -> None:
 
 def cmd_sparsify(args: argparse.Namespace) -> None:
     cfg = _config(args)
+    _device(args, cfg)  # before the head-scores check
     scores = args.head_scores
     if scores is None and cfg.experiments.sparsity_sweep.static_heads.enabled:
         scores = f"results/{args.model}/heads/scores.parquet"
@@ -127,9 +158,10 @@ def cmd_head_scores(args: argparse.Namespace) -> None:
         haystack=cfg.haystack_params(args.model),
         settings=cfg.settings("head_scores"),
         haystack_dir=_haystack_dir(args, cfg),
-        device=cfg.device,
+        device=_device(args, cfg),
         threads=args.threads,
-        out_path=args.out or f"results/{args.model}/heads/scores.parquet",
+        out_path=_out(args, f"results/{args.model}/heads/scores.parquet"),
+        limit=args.limit,
     )
 
 
@@ -144,9 +176,10 @@ def cmd_record(args: argparse.Namespace) -> None:
         haystack=cfg.haystack_params(args.model),
         settings=cfg.settings("recordings"),
         haystack_dir=_haystack_dir(args, cfg),
-        device=cfg.device,
+        device=_device(args, cfg),
         threads=args.threads,
-        out_path=args.out or f"results/{args.model}/recordings/heads.parquet",
+        out_path=_out(args, f"results/{args.model}/recordings/heads.parquet"),
+        limit=args.limit,
     )
 
 
@@ -165,9 +198,10 @@ def cmd_mmlu(args: argparse.Namespace) -> None:
         chat_template=s["chat_template"],
         batch_size=s["batch_size"],
         max_questions_per_subject=s["max_questions_per_subject"],
-        device=cfg.device,
+        device=_device(args, cfg),
         threads=args.threads,
-        out_path=args.out or f"results/{args.model}/mmlu/top-{args.k}-heads.parquet",
+        out_path=_out(args, f"results/{args.model}/mmlu/top-{args.k}-heads.parquet"),
+        limit=args.limit,
     )
 
 
@@ -234,6 +268,18 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------- parser
 
 
+def _device_arg(value: str) -> str:
+    if not re.fullmatch(DEVICE_PATTERN, value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a device; use cpu, cuda, cuda:N, mps or auto")
+    return value
+
+
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 1")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hybrid-retrieval", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -249,10 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
         *,
         model: bool = True,
         threads: bool = False,
+        haystack: bool | None = None,
+        config: bool = True,
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
-        p.add_argument("--config", default=DEFAULT_CONFIG, help=f"workflow config (default {DEFAULT_CONFIG})")
+        if config:
+            p.add_argument(
+                "--config", default=DEFAULT_CONFIG, help=f"workflow config (default {DEFAULT_CONFIG})"
+            )
         if model:
             p.add_argument("--model", required=True, help="a model name of the config")
         if threads:
@@ -260,62 +311,88 @@ def build_parser() -> argparse.ArgumentParser:
                 "--model-dir",
                 help="model directory (default: the config's: resources/models/<model> or the local path)",
             )
+        if threads if haystack is None else haystack:  # mmlu reads no haystack
             p.add_argument(
                 "--haystack-dir", help=f"essay folder for haystack kind paul_graham (default {HAYSTACK_DIR})"
             )
+        if threads:
             p.add_argument(
                 "--threads", type=int, default=1, help="torch CPU threads (default 1: reproducible)"
+            )
+            p.add_argument(
+                "--device",
+                type=_device_arg,
+                help="cpu, cuda (every visible GPU), cuda:N, mps or auto (cuda when available); "
+                "default: the config's device",
+            )
+            p.add_argument(
+                "--limit",
+                type=_positive_int,
+                metavar="N",
+                help="a quick look: only the first N trials (mmlu: questions per subject); every row gets "
+                "a `limit` column and the default output goes to results/limit-N/ (never a result)",
             )
         return p
 
     add(
         "train-toy", cmd_train_toy, "train a toy model of the config into resources/models/<model>"
-    ).add_argument("--out")
+    ).add_argument("--out", help="model directory to write (default: resources/models/<model>)")
     p = add("download-model", cmd_download_model, "download a hub model at its pinned revision", model=False)
     p.add_argument("--model", help="a hub model of the config")
     p.add_argument("--repo-id", help="instead of --model: a hub repo id (needs --revision, --out)")
-    p.add_argument("--revision")
-    p.add_argument("--out")
+    p.add_argument("--revision", help="with --repo-id: the 40-hex commit sha to download")
+    p.add_argument("--out", help="model directory to write (default: resources/models/<model>)")
     p = add(
         "download-haystack",
         cmd_download_haystack,
         "the needle test's essays, pinned and hash-checked",
         model=False,
     )
-    p.add_argument("--out", default=HAYSTACK_DIR)
+    p.add_argument("--out", default=HAYSTACK_DIR, help=f"essay folder to write (default {HAYSTACK_DIR})")
     p.add_argument("--from-dir", help="copy from a local PaulGrahamEssays folder instead of downloading")
     p = add("retrieval", cmd_retrieval, "run one needle-test experiment on one model", threads=True)
     p.add_argument(
-        "--experiment", required=True, choices=[e for e in EXPERIMENT_SECTIONS if e != "sparsity_sweep"]
+        "--experiment",
+        required=True,
+        choices=[e for e in EXPERIMENT_SECTIONS if e != "sparsity_sweep"],
+        help="the experiment (its config section; the sparsity sweep is `sparsify`)",
     )
-    p.add_argument("--out")
+    p.add_argument("--out", help="output parquet (default results/<model>/retrieval/<experiment>.parquet)")
     p = add(
         "sparsify", cmd_sparsify, "the k sweep with its random-k and static-head controls (E4)", threads=True
     )
     p.add_argument("--head-scores", help="head scores parquet (default results/<model>/heads/scores.parquet)")
-    p.add_argument("--out")
+    p.add_argument("--out", help="output parquet (default results/<model>/retrieval/sparsity_sweep.parquet)")
     add("head-scores", cmd_head_scores, "per-head entropy and ablation effect", threads=True).add_argument(
-        "--out"
+        "--out", help="output parquet (default results/<model>/heads/scores.parquet)"
     )
     add("record", cmd_record, "record kept heads and needle mass per step (E7)", threads=True).add_argument(
-        "--out"
+        "--out", help="output parquet (default results/<model>/recordings/heads.parquet)"
     )
-    p = add("mmlu", cmd_mmlu, "multiple-choice accuracy at one k with prefill sparsity (E5)", threads=True)
+    p = add(
+        "mmlu",
+        cmd_mmlu,
+        "multiple-choice accuracy at one k with prefill sparsity (E5)",
+        threads=True,
+        haystack=False,
+    )
     p.add_argument("--k", required=True, help="heads kept per attention layer, or H for all")
     p.add_argument("--dataset", help="override the config's dataset (toy, a CSV dir, .parquet, hub:...)")
-    p.add_argument("--out")
+    p.add_argument("--out", help="output parquet (default results/<model>/mmlu/top-<k>-heads.parquet)")
     p = add("aggregate", cmd_aggregate, "per-trial rows -> results/tables", model=False)
-    p.add_argument("--results-dir", default="results")
-    p.add_argument("--out-dir", default=TABLES_DIR)
+    p.add_argument("--results-dir", default="results", help="per-trial results to read (default results)")
+    p.add_argument("--out-dir", default=TABLES_DIR, help=f"where the tables go (default {TABLES_DIR})")
     p = add("report", cmd_report, "claims, figures and the HTML report", model=False)
-    p.add_argument("--tables-dir", default=TABLES_DIR)
-    p.add_argument("--out", default="results/report/index.html")
+    p.add_argument("--tables-dir", default=TABLES_DIR, help=f"the aggregated tables (default {TABLES_DIR})")
+    p.add_argument("--out", default="results/report/index.html", help="the report (default %(default)s)")
     p = add("paper", cmd_paper, "generated LaTeX sources and the PDF", model=False)
-    p.add_argument("--tables-dir", default=TABLES_DIR)
-    p.add_argument("--out", default="paper/build/main.pdf")
+    p.add_argument("--tables-dir", default=TABLES_DIR, help=f"the aggregated tables (default {TABLES_DIR})")
+    p.add_argument("--out", default="paper/build/main.pdf", help="the PDF (default %(default)s)")
     p.add_argument("--sources-only", action="store_true", help="write paper/generated only")
-    p = add("export-schema", cmd_export_schema, "write the config's JSON schema", model=False)
-    p.add_argument("--out", default="workflow/schemas/config.schema.yaml")
+    p = add("export-schema", cmd_export_schema, "write the config's JSON schema", model=False, config=False)
+    p.add_argument(
+        "--out", default="workflow/schemas/config.schema.yaml", help="schema file (default %(default)s)"
+    )
     return parser
 
 
@@ -324,8 +401,9 @@ def _apply_numerics(args: argparse.Namespace) -> None:
     Called in a process that already holds torch (a test calling `main`), it can only say so."""
     from hybrid_retrieval.numerics import apply_numerics
 
-    if not Path(args.config).is_file():
-        return  # the command fails on its own, or (export-schema) needs no config
+    config = getattr(args, "config", None)  # export-schema has none
+    if config is None or not Path(config).is_file():
+        return  # the command fails on its own
     mode = _config(args).numerics
     if mode == "portable" and "torch" in sys.modules:
         logging.getLogger(__name__).warning(

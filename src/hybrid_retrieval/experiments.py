@@ -66,6 +66,23 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def check_limit(limit: int | None) -> None:
+    """`limit` (the CLI's `--limit`): None, or the number of trials / questions per subject to run."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"limit must be a whole number >= 1 (or None: no limit), got {limit!r}")
+
+
+def mark_limited(table: pl.DataFrame, limit: int | None, out_path: str | os.PathLike[str]) -> pl.DataFrame:
+    """A limited run (a quick look; the workflow never limits): every row gets `limit` = N and `out_path`
+    is rewritten with it, so the file says it is not a full result. No limit: unchanged, no column."""
+    if limit is None:
+        return table
+    log.warning("limit %d: only the first %d trials (MMLU: questions per subject) ran; not a result", limit, limit)
+    table = table.with_columns(pl.lit(limit, dtype=pl.Int64).alias("limit"))
+    write_parquet(table, out_path)
+    return table
+
+
 def load(
     model_dir: str | os.PathLike[str], model: Mapping[str, Any], *, device: str = "cpu", threads: int = 1
 ) -> LoadedModel:
@@ -264,6 +281,7 @@ def run_experiment(
     device: str = "cpu",
     threads: int = 1,
     progress_path: str | os.PathLike[str] | None = "auto",
+    limit: int | None = None,
 ) -> pl.DataFrame:
     """Run every condition of a retrieval experiment into `out_path` (one row per trial x condition).
 
@@ -272,7 +290,9 @@ def run_experiment(
     at the end, and the side file removed. "auto" (default) = `progress_file(...)`: next to `out_path`,
     keyed by every parameter and the code digest, so Snakemake (which deletes a job's outputs before it
     reruns it) never deletes it and a changed job never reuses it. None: checkpoint into `out_path`.
-    The model dict's `prefill_boundary` ("auto" = the authors' per architecture) is resolved here."""
+    The model dict's `prefill_boundary` ("auto" = the authors' per architecture) is resolved here.
+    `limit`: only the first N trials of each prompt (`mark_limited`)."""
+    check_limit(limit)
     if experiment not in RETRIEVAL_EXPERIMENTS:
         raise ConfigError(
             f"unknown retrieval experiment {experiment!r}; choose from {', '.join(RETRIEVAL_EXPERIMENTS)}"
@@ -286,7 +306,7 @@ def run_experiment(
             if jrt not in trials:
                 trials[jrt] = grid_trials(
                     loaded, grid, haystack, prompt_variants(model, jrt=jrt), haystack_dir=haystack_dir
-                )
+                )[:limit]
     log.info(
         "%s on %s: %d conditions x %d trials", experiment, loaded.name, len(conditions), len(trials[False])
     )
@@ -297,6 +317,7 @@ def run_experiment(
             experiment=experiment, model=dict(model), grid=dict(grid), haystack=dict(haystack),
             settings=dict(settings), revision=loaded.revision, prefill_boundary=boundary,
             head_scores=_file_digest(head_scores_path), code=retrieval_code_digest(),
+            **({} if limit is None else {"limit": limit}),
         )  # fmt: skip
     # Conditions on the same prompts run together: one prefill per trial batch feeds all of them.
     groups: dict[tuple[bool, ...], list[InterventionSpec]] = {}
@@ -326,7 +347,7 @@ def run_experiment(
         work.unlink()
         with contextlib.suppress(OSError):  # the side-file folder goes when no other job uses it
             work.parent.rmdir()
-    return table
+    return mark_limited(table, limit, out_path)
 
 
 def retrieval_code_digest() -> str:
@@ -367,19 +388,22 @@ def run_head_scores(
     haystack_dir: str | os.PathLike[str] | None = None,
     device: str = "cpu",
     threads: int = 1,
+    limit: int | None = None,
 ) -> pl.DataFrame:
-    """Per-head mean entropy and ablation effect on the grid's standard-prompt trials."""
+    """Per-head mean entropy and ablation effect on the grid's standard-prompt trials (`limit`: the first N)."""
     from hybrid_retrieval.sparsify import head_scores
 
+    check_limit(limit)
     loaded = load(model_dir, model, device=device, threads=threads)
-    trials = grid_trials(loaded, grid, haystack, prompt_variants(model), haystack_dir=haystack_dir)
-    return head_scores(
+    trials = grid_trials(loaded, grid, haystack, prompt_variants(model), haystack_dir=haystack_dir)[:limit]
+    table = head_scores(
         loaded,
         trials,
         phase=settings["phase"],
         max_answer_tokens=int(settings["max_answer_tokens"]),
         out_path=out_path,
     )
+    return mark_limited(table, limit, out_path)
 
 
 def run_recording(
@@ -393,15 +417,18 @@ def run_recording(
     haystack_dir: str | os.PathLike[str] | None = None,
     device: str = "cpu",
     threads: int = 1,
+    limit: int | None = None,
 ) -> pl.DataFrame:
-    """E7: record entropy, kept heads and needle mass per generated step for the first trials."""
+    """E7: record entropy, kept heads and needle mass per generated step for the first trials (`limit`:
+    at most N of them)."""
     from hybrid_retrieval.recording import record_attention
 
+    check_limit(limit)
     loaded = load(model_dir, model, device=device, threads=threads)
     trials = grid_trials(loaded, grid, haystack, prompt_variants(model), haystack_dir=haystack_dir)
-    chosen = trials[: int(settings["max_trials"])]
+    chosen = trials[: int(settings["max_trials"])][:limit]
     spec = _topk(resolve_k(settings["k"], loaded), settings["phase"], settings.get("head_score", "entropy"))
-    return record_attention(
+    table = record_attention(
         loaded,
         chosen,
         spec,
@@ -409,6 +436,7 @@ def run_recording(
         out_path=out_path,
         prefill_boundary=resolve_prefill_boundary(model.get("prefill_boundary", "auto"), loaded),
     )
+    return mark_limited(table, limit, out_path)
 
 
 def first_per_subject(subjects: Mapping[str, Sequence[Any]], limit: int | None) -> list[Any]:
@@ -430,22 +458,26 @@ def run_mmlu(
     device: str = "cpu",
     threads: int = 1,
     head_score: str = "entropy",
+    limit: int | None = None,
 ) -> pl.DataFrame:
     """E5: multiple choice (test split, k-shot from dev) under entropy top-k with prefill sparsity.
-    dataset "toy" = the toy model's own knowledge set in `model_dir/mc`."""
+    dataset "toy" = the toy model's own knowledge set in `model_dir/mc`. `limit`: at most N questions per
+    subject (as lm-eval's per task)."""
     from hybrid_retrieval.multiple_choice import score_multiple_choice
     from hybrid_retrieval.tasks.mmlu import dataset_label, load_mc_dataset
 
+    check_limit(limit)
     loaded = load(model_dir, model, device=device, threads=threads)
     source = Path(model_dir) / "mc" if dataset == "toy" else dataset
     data = load_mc_dataset(source)
     if "test" not in data:
         raise ConfigError(f"multiple-choice dataset {source} has no test split; splits: {sorted(data)}")
-    questions = first_per_subject(data["test"], max_questions_per_subject)
+    caps = [n for n in (max_questions_per_subject, limit) if n]
+    questions = first_per_subject(data["test"], min(caps) if caps else None)
     dev = data.get("dev", {})
     chat = bool(model.get("chat_template", False)) if chat_template is None else bool(chat_template)
     spec = _topk(resolve_k(k, loaded), "all", head_score)  # no generation step in multiple choice: prefill=True
-    return score_multiple_choice(
+    table = score_multiple_choice(
         loaded,
         questions,
         dev,
@@ -456,6 +488,7 @@ def run_mmlu(
         out_path=out_path,
         dataset="toy-mc" if dataset == "toy" else dataset_label(source),  # hub: "cais/mmlu@<commit>"
     )
+    return mark_limited(table, limit, out_path)
 
 
 def models_in(paths: Iterable[str | os.PathLike[str]]) -> list[str]:

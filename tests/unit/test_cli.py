@@ -109,3 +109,16 @@ def test_missing_default_config_says_where_it_looked(
     assert main(["train-toy", "--model", "toy-jamba"]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path) in err and "run from the repository root" in err and "--config PATH" in err
+
+
+def test_every_option_has_help_and_only_options_the_command_uses() -> None:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for name, sub in commands.items():
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings} has no help text"
+    options = {name: {o for a in sub._actions for o in a.option_strings} for name, sub in commands.items()}
+    assert "--haystack-dir" not in options["mmlu"] and "--haystack-dir" in options["retrieval"]
+    assert "--config" not in options["export-schema"]  # it never read one
+    for name in ("retrieval", "sparsify", "head-scores", "record", "mmlu"):
+        assert {"--device", "--limit"} <= options[name], name
