@@ -265,6 +265,35 @@ def build_pdf():
     return bool(CFG.report.paper_pdf)
 
 
+# The runtime table of render_report (report.smk): the benchmark files of the jobs the report is built
+# from, found from the files those jobs make (Snakemake counts a benchmark file among a job's products, so
+# they are ordinary inputs; as for any input, a deleted one is made again by rerunning its job). Only the
+# current config's jobs are read, never a stale file of another run; the report and the paper finish after
+# the report is written and are not in it.
+def _benchmark_of(path):
+    """The benchmark file of the job that makes `path`, or None (a local model: no job makes it)."""
+    for maker in workflow.rules:
+        if maker.benchmark and maker.is_producer(path):
+            return maker.benchmark.apply_wildcards(maker.get_wildcards(path))
+    return None
+
+
+def report_benchmarks(wildcards):
+    results = model_results()
+    made = results + [
+        f"results/tables/{TABLE_NAMES[0]}.parquet",
+        "results/claims.csv",
+        "results/figures",
+        "results/provenance.json",
+        "results/reference_check.json",
+    ]
+    made += [CFG.model_dir(m) for m in dict.fromkeys(Path(p).parts[1] for p in results)]
+    made += [f"resources/datasets/{repo_id}/snapshot.json" for repo_id in HUB_DATASETS]
+    if CFG.haystack.kind == "paul_graham" and retrieval_results():
+        made.append(HAYSTACK_DIR)
+    return sorted({b for b in map(_benchmark_of, made) if b is not None})
+
+
 def all_outputs():
     targets = [
         "results/claims.csv",

@@ -130,6 +130,7 @@ rule render_report:
         figures="results/figures",
         provenance="results/provenance.json",
         reference_check="results/reference_check.json",
+        benchmarks=report_benchmarks,
     output:
         report(
             "results/report/index.html",
@@ -144,7 +145,6 @@ rule render_report:
         "../../envs/report.yaml"
     params:
         config=CFG.model_dump(mode="json"),
-        benchmarks_dir="logs",
         code=CODE["report"],
     script:
         "../scripts/render_report.py"

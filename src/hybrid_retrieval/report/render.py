@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,22 +49,58 @@ def _inline_js(code: str) -> str:
     return code.replace("</script", "<\\/script")
 
 
-def read_benchmarks(benchmarks_dir: str | os.PathLike[str] | None) -> pl.DataFrame:
-    """Snakemake `benchmark:` files (tab-separated, seconds in column `s`) under benchmarks_dir, one row
-    per file: rule (the path below benchmarks_dir without suffix), seconds, max_rss (MB, when present)."""
-    schema = {"job": pl.String, "seconds": pl.Float64, "max_rss_mb": pl.Float64}
-    if benchmarks_dir is None or not Path(benchmarks_dir).is_dir():
+def _job_name(path: Path, root: Path | None) -> str:
+    """logs/<rule>/<wildcards>.benchmark.tsv -> "<rule>/<wildcards>" (below `root`, else below the last
+    `logs` folder of the path)."""
+    if root is not None:
+        relative = path.relative_to(root)
+    elif "logs" in path.parts:
+        relative = Path(*path.parts[len(path.parts) - path.parts[::-1].index("logs") :])
+    else:
+        relative = path
+    return str(relative.with_suffix("")).removesuffix(".benchmark")
+
+
+def read_benchmarks(
+    benchmarks_dir: str | os.PathLike[str] | None = None,
+    *,
+    files: Sequence[str | os.PathLike[str]] | None = None,
+) -> pl.DataFrame:
+    """Snakemake `benchmark:` files (tab-separated, seconds in column `s`), one row per file: job (the
+    path below `logs/` without suffix), seconds, max_rss_mb (when present) and end (the file's
+    modification time, Unix seconds: Snakemake writes it when the job ends). `files`: exactly these (the
+    workflow declares the report's jobs' files as its inputs); else every file under `benchmarks_dir`."""
+    schema = {"job": pl.String, "seconds": pl.Float64, "max_rss_mb": pl.Float64, "end": pl.Float64}
+    if files is not None:
+        paths, root = sorted(Path(f) for f in files), None
+    elif benchmarks_dir is not None and Path(benchmarks_dir).is_dir():
+        root = Path(benchmarks_dir)
+        paths = sorted(root.rglob("*.tsv"))
+    else:
         return pl.DataFrame(schema=schema)
-    root = Path(benchmarks_dir)
     rows = []
-    for path in sorted(root.rglob("*.tsv")):
+    for path in paths:
         df = pl.read_csv(path, separator="\t", null_values=["NA", "-"], infer_schema_length=None)
         if "s" not in df.columns or df.is_empty():
             continue  # not a Snakemake benchmark file
         rss = df["max_rss"].cast(pl.Float64, strict=False).mean() if "max_rss" in df.columns else None
-        job = str(path.relative_to(root).with_suffix("")).removesuffix(".benchmark")
-        rows.append({"job": job, "seconds": float(df["s"].cast(pl.Float64).mean()), "max_rss_mb": rss})
+        rows.append(
+            {
+                "job": _job_name(path, root),
+                "seconds": float(df["s"].cast(pl.Float64).mean()),
+                "max_rss_mb": rss,
+                "end": path.stat().st_mtime,
+            }
+        )
     return pl.DataFrame(rows, schema=schema).sort("job")
+
+
+def elapsed_seconds(bench: pl.DataFrame) -> float | None:
+    """From the first job's start (end - seconds) to the last job's end; None without jobs. The wall-clock
+    time of the run when its jobs ran in one uninterrupted invocation; longer when it was resumed."""
+    if bench.is_empty():
+        return None
+    return float(bench["end"].max() - (bench["end"] - bench["seconds"]).min())
 
 
 def criteria_view(config: dict[str, Any]) -> list[tuple[str, str]]:
@@ -145,18 +182,22 @@ def render_report(
     config: dict[str, Any],
     benchmarks_dir: str | os.PathLike[str] | None,
     out_html: str | os.PathLike[str],
+    benchmarks: Sequence[str | os.PathLike[str]] | None = None,
     repo_dir: str | os.PathLike[str] = ".",
     provenance: str | os.PathLike[str] | None = None,
     reference_check: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write the report to `out_html` and return its path. `provenance` (results/provenance.json) and
-    `reference_check` (results/reference_check.json) fill the provenance section when given."""
+    `reference_check` (results/reference_check.json) fill the provenance section when given. Runtimes:
+    `benchmarks` (the workflow: the benchmark files of the jobs the report is built from), else every
+    benchmark file under `benchmarks_dir`."""
     claims = read_claims(claims_csv)
     figures = [
         FigureView(name, FIGURE_CAPTIONS[name], _script_json(chart_spec(chart)))
         for name, chart in build_figures(tables_dir).items()
     ]
-    bench = read_benchmarks(benchmarks_dir)
+    bench = read_benchmarks(benchmarks_dir, files=benchmarks)
+    elapsed = elapsed_seconds(bench)
     bench_rows = [
         [r["job"], f"{r['seconds']:.1f}", "n/a" if r["max_rss_mb"] is None else f"{r['max_rss_mb']:.0f}"]
         for r in bench.iter_rows(named=True)
@@ -183,6 +224,8 @@ def render_report(
             reference=_read_json(reference_check),
             benchmarks=bench_rows,
             total_seconds=f"{bench['seconds'].sum():.1f}",
+            elapsed_seconds=None if elapsed is None else f"{elapsed:.1f}",
+            benchmarks_declared=benchmarks is not None,
             vega_bundle=_inline_js(vlc.javascript_bundle(vl_version=VL_VERSION)),
             vl_version=VL_VERSION,
         )
