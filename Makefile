@@ -61,6 +61,6 @@ reference: $(STAMP)
 rehearsal: $(STAMP) system-deps
 	$(PY) -m hybrid_retrieval.rehearsal
 
-# The rehearsal's end-to-end test (servers started and stopped by the test; about 20-40 min on 2 cores).
+# Only the rehearsal's tests (also part of `make test`; servers started and stopped by the test).
 rehearsal-test: $(STAMP) system-deps
-	HYBRID_RETRIEVAL_REHEARSAL=1 $(VENV)/bin/pytest -x tests/workflow/test_rehearsal.py
+	$(VENV)/bin/pytest -x tests/workflow/test_rehearsal.py
