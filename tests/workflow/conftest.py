@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "src", "paper", "envs", "profiles", "reference")
 # As `make reproduce` runs it: the local profile (rerun-incomplete, rerun triggers, one thread per job) is
 # not named "default", so Snakemake does not load it by itself.
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--profile", "profiles/local"]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--profile", str(REPO / "profiles/local")]
 
 
 def copy_repo(dest: Path) -> Path:
