@@ -149,6 +149,12 @@ def _read_selected(paths: list[Path], columns: dict[str, pl.DataType]) -> pl.Dat
                 f"{path} lacks the columns {missing} (INTERFACES.md schema); regenerate it with the current "
                 "package version, or delete it so the workflow rebuilds it"
             )
+        if "limit" in df.columns and df["limit"].is_not_null().any():
+            raise DataError(
+                f"{path} holds a quick look (`hybrid-retrieval ... --limit {df['limit'].drop_nulls()[0]}`: "
+                "only the first trials or questions), not a whole result; move it out of the results "
+                "folder (the CLI writes limited runs under results/limit-N/ by default) and rerun"
+            )
         frames.append(df.select([pl.col(c).cast(t) for c, t in columns.items()]))
     return pl.concat(frames, how="vertical") if frames else _empty(columns)
 

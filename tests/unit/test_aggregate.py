@@ -131,3 +131,15 @@ def test_bad_arguments(tmp_path):
         aggregate(tmp_path / "r", tmp_path / "tables", retention_fraction=1.5)
     with pytest.raises(ConfigError, match="unknown table"):
         read_table(tmp_path, "nope")
+
+
+def test_a_limited_quick_look_is_refused(tmp_path):
+    results = tmp_path / "results"
+    fx.write_synthetic_results(results)
+    aggregate(results, tmp_path / "tables")  # whole results: fine
+    path = next(results.glob("*/retrieval/baseline.parquet"))
+    rows = pl.read_parquet(path)
+    # a `--limit 2` run written over a whole result: the same columns plus its limit marker
+    rows.head(2).with_columns(pl.lit(2).alias("limit")).write_parquet(path)
+    with pytest.raises(DataError, match=r"baseline.parquet holds a quick look .*--limit 2"):
+        aggregate(results, tmp_path / "tables2")
