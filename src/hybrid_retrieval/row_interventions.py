@@ -7,8 +7,8 @@ group and each group's slice goes through that spec's own controller, so a group
 `apply_intervention(spec)` computes on those rows alone. Mixer ablation zeroes a whole layer's output
 and is not supported here (run it with `apply_intervention`).
 
-This module drives the controllers of `hybrid_retrieval.interventions` (its private `_Controller` and
-registry), so the intervention math lives in one place.
+This module drives the controllers of `hybrid_retrieval.interventions.attention` (`Controller`, installed
+through the same `installed` as `apply_intervention`), so the intervention math lives in one place.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from torch import nn
 from hybrid_retrieval import interventions as iv
 from hybrid_retrieval.errors import InterventionError
 from hybrid_retrieval.interventions import InterventionSpec, NeedleSpans
+from hybrid_retrieval.interventions.attention import Controller, installed
 
 
 class _RowsController:
-    """Duck-types `interventions._Controller`: forwards hooks to every group's controller and splits
+    """Duck-types `interventions.attention.Controller`: forwards hooks to every group's controller and splits
     each attention call by rows."""
 
-    def __init__(self, groups: list[tuple[slice, iv._Controller]]) -> None:
+    def __init__(self, groups: list[tuple[slice, Controller]]) -> None:
         self.groups = groups
         self.rows = groups[-1][0].stop
 
@@ -76,7 +77,7 @@ def apply_row_interventions(
         raise InterventionError("apply_row_interventions needs at least one (spec, needle_spans) group")
     model = loaded.model
     layers = loaded.adapter.attention_layers(model)
-    controllers: list[tuple[slice, iv._Controller]] = []
+    controllers: list[tuple[slice, Controller]] = []
     start = 0
     for spec, spans in groups:
         if spec.kind == "mixer_ablation":
@@ -86,25 +87,7 @@ def apply_row_interventions(
         iv.validate_spec(spec, loaded)
         checked = iv._check_needle_spans(spec, spans)
         stop = start + len(spans)
-        controllers.append((slice(start, stop), iv._Controller(spec, layers, checked, None)))
+        controllers.append((slice(start, stop), Controller(spec, layers, checked, None)))
         start = stop
-    if any(id(layer.module) in iv._CONTROLLERS for layer in layers):
-        raise InterventionError("an intervention is already active on this model; nesting is not supported")
-    rows = _RowsController(controllers)
-    decoder = getattr(model, "base_model", model)
-    previous = model.config._attn_implementation
-    handles = [
-        decoder.register_forward_pre_hook(rows.begin_forward, with_kwargs=True),
-        decoder.register_forward_hook(rows.end_forward, with_kwargs=True, always_call=True),
-    ]
-    try:
-        for layer in layers:
-            iv._CONTROLLERS[id(layer.module)] = rows
-        iv._set_attention_implementation(model, layers, iv.ATTENTION_IMPLEMENTATION)
+    with installed(model, layers, _RowsController(controllers)):
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
-        for layer in layers:
-            iv._CONTROLLERS.pop(id(layer.module), None)
-        model.set_attn_implementation(previous)

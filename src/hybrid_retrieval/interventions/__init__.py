@@ -19,12 +19,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from hybrid_retrieval.errors import InterventionError
-from hybrid_retrieval.interventions.attention import (
-    ATTENTION_IMPLEMENTATION,
-    CONTROLLERS,
-    Controller,
-    set_attention_implementation,
-)
+from hybrid_retrieval.interventions.attention import ATTENTION_IMPLEMENTATION, Controller, installed
 from hybrid_retrieval.interventions.exposure import (
     apply_exposure,
     authors_exposure,
@@ -75,11 +70,6 @@ __all__ = [
 # Bounds eager memory: batch * heads * query chunk * keys per score tensor. The attention function reads
 # it here at every call (tests shrink it to force chunking).
 _SCORE_ELEMENTS_PER_CHUNK = 1 << 26
-
-# The controller, its registry and the switch under the names row_interventions drives them by.
-_Controller = Controller
-_CONTROLLERS = CONTROLLERS
-_set_attention_implementation = set_attention_implementation
 
 
 def validate_spec(spec: InterventionSpec, loaded: LoadedModel) -> None:
@@ -165,29 +155,15 @@ def apply_intervention(
     spans = _check_needle_spans(spec, needle_spans)
     model = loaded.model
     layers = loaded.adapter.attention_layers(model)
-    if any(id(layer.module) in CONTROLLERS for layer in layers):
-        raise InterventionError(
-            "apply_intervention is already active on this model; nesting is not supported"
-        )
     controller = Controller(spec, layers, spans, recorder)
-    decoder = getattr(model, "base_model", model)
-    previous = model.config._attn_implementation
-    handles = [
-        decoder.register_forward_pre_hook(controller.begin_forward, with_kwargs=True),
-        decoder.register_forward_hook(controller.end_forward, with_kwargs=True, always_call=True),
-    ]
+    handles = []
     try:
         if spec.kind == "mixer_ablation":
             for mixer in loaded.adapter.mixer_layers(model):
                 if mixer.layer_index in (spec.layers or ()):
                     handles.append(mixer.module.register_forward_hook(controller.zero_mixer_output))
-        for layer in layers:
-            CONTROLLERS[id(layer.module)] = controller
-        set_attention_implementation(model, layers, ATTENTION_IMPLEMENTATION)
-        yield
+        with installed(model, layers, controller):
+            yield
     finally:
         for handle in handles:
             handle.remove()
-        for layer in layers:
-            CONTROLLERS.pop(id(layer.module), None)
-        model.set_attn_implementation(previous)

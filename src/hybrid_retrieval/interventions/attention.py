@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -226,3 +227,29 @@ def set_attention_implementation(model: nn.Module, layers: list[AttentionLayer],
             f"could not switch attention layers {wrong} of {type(model).__name__} to {name!r}; this "
             "model class does not dispatch attention through transformers' AttentionInterface"
         )
+
+
+@contextmanager
+def installed(model: nn.Module, layers: list[AttentionLayer], controller: Any) -> Iterator[None]:
+    """Route the model's attention layers through `controller` inside the block (decoder hooks for the
+    phase bookkeeping, the registry, the attention implementation) and restore all of it on exit, also
+    on error. `controller`: a Controller, or anything with its begin_forward/end_forward/attention."""
+    if any(id(layer.module) in CONTROLLERS for layer in layers):
+        raise InterventionError("an intervention is already active on this model; nesting is not supported")
+    decoder = getattr(model, "base_model", model)
+    previous = model.config._attn_implementation
+    handles = [
+        decoder.register_forward_pre_hook(controller.begin_forward, with_kwargs=True),
+        decoder.register_forward_hook(controller.end_forward, with_kwargs=True, always_call=True),
+    ]
+    try:
+        for layer in layers:
+            CONTROLLERS[id(layer.module)] = controller
+        set_attention_implementation(model, layers, ATTENTION_IMPLEMENTATION)
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        for layer in layers:
+            CONTROLLERS.pop(id(layer.module), None)
+        model.set_attn_implementation(previous)
