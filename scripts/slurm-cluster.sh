@@ -71,6 +71,15 @@ wait_for() {  # wait_for DESCRIPTION SECONDS CMD...
 
 do_stop() {
   mkdir -p "$PID_DIR"
+  # jobs still queued or running (a run stopped halfway) end with the cluster, not after it
+  if running slurmctld slurmctld; then
+    jobs="$(squeue -h -o %i 2>/dev/null || true)"
+    if [ -n "$jobs" ]; then
+      log "cancelling jobs left in the queue: $(echo $jobs)"
+      scancel $jobs 2>/dev/null || true
+      wait_for "the cancelled jobs to end" 30 sh -c '[ -z "$(squeue -h -o %i 2>/dev/null)" ]' || true
+    fi
+  fi
   stop_one slurmd slurmd
   stop_one slurmctld slurmctld
   stop_one slurmdbd slurmdbd
