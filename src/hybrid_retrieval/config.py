@@ -93,9 +93,13 @@ class ToyTraining(Strict):
     # [length, fraction of steps] or [length, fraction of steps, knowledge fraction of the stage]
     curriculum: list[tuple[int, float] | tuple[int, float, float]] | None = Field(None, min_length=1)
     tokens_per_step: int | None = Field(None, ge=48)
+    """Tokens per training step (sequences per step = this // the stage's length; >= the longest stage)."""
     warmup_steps: int | None = Field(None, ge=0)
+    """Linear learning-rate warmup steps before the cosine decay."""
     weight_decay: float | None = Field(None, ge=0)
+    """AdamW weight decay."""
     grad_clip: float | None = Field(None, gt=0)
+    """Gradient norm clipping threshold."""
     knowledge_fraction: float | None = Field(None, ge=0, lt=1)
     mc_share: float | None = Field(None, ge=0, le=1)  # share of knowledge sequences that are MC prompts
     mc_open_book: float | None = Field(
@@ -103,12 +107,18 @@ class ToyTraining(Strict):
     )  # share of MC prompts with each question's fact before it
     loss_mean: Literal["token", "sequence"] | None = None  # average the loss over tokens or per sequence
     variant_weights: list[tuple[PromptVariant, float]] | None = None
+    """[prompt variant, weight] pairs: how often training sequences use each prompt variant."""
     compact_below: int | None = Field(None, ge=0, le=8193)
     max_needles: int | None = Field(None, ge=1, le=8)
+    """Most needles hidden in one training sequence (at least 1, drawn uniformly)."""
     max_questions: int | None = Field(None, ge=1, le=8)
+    """Most needles asked about in one training sequence (<= max_needles)."""
     eval_lengths: list[Annotated[int, Field(ge=48)]] | None = Field(None, min_length=1)
+    """Context lengths of the held-out retrieval check run after training (toy_metadata.json)."""
     eval_trials: int | None = Field(None, ge=1)
+    """Held-out retrieval trials of that check, over all its lengths."""
     mc_shots: list[Annotated[int, Field(ge=0, le=5)]] | None = None
+    """Shot counts at which the post-training check measures multiple-choice accuracy."""
     threads: int | None = Field(None, ge=1, le=64)
     # which knowledge splits the toy sees as facts in training ("test" included = MMLU stand-in of known facts)
     mc_train_splits: list[Literal["dev", "train", "test"]] | None = Field(None, min_length=1)
@@ -171,10 +181,13 @@ class Haystack(Strict):
     # `language_seed` sets it for non-toy models (and overrides it for toys, which then see unknown words).
     seed: int = Field(0, ge=0)
     language_seed: int | None = Field(None, ge=0)
+    """synthetic: seed of the language of the filler (None = the toy model's own seed; needed by non-toy models)."""
     # paul_graham: the pinned essays (gkamradt/LLMTest_NeedleInAHaystack), hash-checked.
     base_url: str = ESSAY_BASE_URL
     commit: str = Field(ESSAY_COMMIT, pattern=r"^[0-9a-f]{7,40}$")
+    """paul_graham: the commit of gkamradt/LLMTest_NeedleInAHaystack the essays are downloaded at."""
     sha256: str = Field(ESSAY_SHA256, pattern=r"^[0-9a-f]{64}$")
+    """paul_graham: sha256 of the essays' concatenation, checked after the download."""
     from_dir: str | None = None  # offline: copy the essays from this folder instead of downloading
     essays: Literal["authors", "sorted49"] = Field(
         "authors",
@@ -239,7 +252,9 @@ class Datasets(Strict):
     enabled experiments.glue section reads the hub (see Config.hub_datasets_in_use)."""
 
     mmlu: HubDataset = HubDataset(repo_id="cais/mmlu")
+    """MMLU's hub dataset, read when experiments.mmlu.dataset is "hub"."""
     glue: HubDataset = HubDataset(repo_id="nyu-mll/glue")
+    """GLUE's hub dataset, read when experiments.glue is enabled with dataset "hub"."""
 
 
 # ----------------------------------------------------------------------------------------- experiments
@@ -402,6 +417,7 @@ class Config(Strict):
     # other run's. None = the working directory itself (the default toy config, as before).
     run: str | None = Field(None, pattern=RUN_NAME_PATTERN)
     models: dict[ModelName, ModelSpec] = Field(min_length=1)
+    """The models to evaluate, by name (kebab-case; a path component of every output): toy, hub or local."""
     # auto = cuda when available; cuda = every visible GPU (a model too big for one is spread over several,
     # device_map); cuda:N = that GPU. A cuda job on a machine without a usable GPU fails at its start.
     device: str = Field("cpu", pattern=r"^(cpu|auto|mps|cuda(:[0-9]+)?)$")
@@ -413,9 +429,11 @@ class Config(Strict):
     haystack: Haystack = Haystack()
     retrieval: Grid
     experiments: Experiments = Experiments()
+    """The experiments, each a section that can be disabled (E1-E7 and our controls)."""
     sparsification: Sparsification = Sparsification()
     claims: ClaimsConfig = ClaimsConfig()
     report: Report = Report()
+    """The report (results/report/) and the paper (paper/build/main.pdf)."""
 
     @pydantic.model_validator(mode="after")
     def _cross_checks(self) -> Config:

@@ -17,9 +17,12 @@ import io
 import json
 import sys
 import tokenize
+import typing
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import pydantic
 
 from hybrid_retrieval import config as config_module
 from hybrid_retrieval.io import write_text
@@ -42,9 +45,18 @@ Keys marked **required** have no default. Numbers in a type are the allowed rang
 """
 
 
-def _source_comments(source: str) -> dict[tuple[str, str], str]:
-    """(class name, field name) -> the comment beside the field's line(s), else the comment lines directly
-    above it, else the comment that heads its block of fields (no blank line between them)."""
+# Classes whose comments head blocks of fields ("# Claim 2: ..." above the claim's thresholds): a field there
+# without its own text is described by its block's comment, named as such ("With `jrt_ks`: Claim 2: ...").
+# Elsewhere a comment describes only the field it sits beside or directly above.
+BLOCK_COMMENTED = frozenset({"ClaimsConfig"})
+
+
+def _source_texts(source: str) -> dict[tuple[str, str], str]:
+    """(class name, field name) -> the field's own text in `source`: its attribute docstring (a string
+    literal right below it, as pydantic's `use_attribute_docstrings` reads), else the comment beside its
+    line(s), else the comment lines directly above it. A comment is never carried down to the fields below
+    the one it sits on, except in the classes of BLOCK_COMMENTED (a field there without its own text is
+    described by the comment heading its block of fields, prefixed with the heading field's name)."""
     comments: dict[int, str] = {}
     code_lines: set[int] = set()
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
@@ -62,11 +74,20 @@ def _source_comments(source: str) -> dict[tuple[str, str], str]:
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.ClassDef):
             continue
-        block_text, block_end = "", -1
-        for item in node.body:
+        head, block_end = "", -1  # the field heading the current block of fields (no blank line between)
+        for index, item in enumerate(node.body):
             if not (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)):
-                block_end = -1
+                if not (isinstance(item, ast.Expr) and isinstance(item.value, ast.Constant)):
+                    head = ""
                 continue
+            after = node.body[index + 1] if index + 1 < len(node.body) else None
+            docstring = (
+                inspect.cleandoc(after.value.value)
+                if isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+                else ""
+            )
             lines = range(item.lineno, (item.end_lineno or item.lineno) + 1)
             beside = [comments[n] for n in lines if n in comments and not comments[n].startswith("type:")]
             above: list[str] = []
@@ -74,40 +95,84 @@ def _source_comments(source: str) -> dict[tuple[str, str], str]:
             while n in comments and n not in code_lines:
                 above.insert(0, comments[n])
                 n -= 1
+            text = " ".join(docstring.split()) or " ".join(beside) or " ".join(above)
             if above:
-                block_text = " ".join(above)
+                head = item.target.id
             elif n != block_end:  # a blank line (or other code) ended the block
-                block_text = ""
-            block_end = item.end_lineno or item.lineno
-            text = " ".join(beside) or block_text
+                head = ""
+            block_end = (after.end_lineno if docstring and after else None) or item.end_lineno or item.lineno
             if text:
                 found[(node.name, item.target.id)] = text
+            elif head and node.name in BLOCK_COMMENTED:
+                found[(node.name, item.target.id)] = f"With `{head}`: {found[(node.name, head)]}"
     return found
 
 
 @cache
-def _field_comments() -> dict[tuple[str, str], str]:
-    """Comments of the schema's classes (config.py, claims.py) and of `ToyTrainConfig` (models/toy/recipe.py,
-    whose fields `ToyTraining` mirrors one by one)."""
-    package = Path(inspect.getfile(config_module)).parent
-    found: dict[tuple[str, str], str] = {}
-    for path in (package / "models" / "toy" / "recipe.py", package / "claims.py", package / "config.py"):
-        found.update(_source_comments(path.read_text(encoding="utf-8")))
-    for (cls, key), text in list(found.items()):
-        if cls == "ToyTrainConfig":
-            found.setdefault(("ToyTraining", key), text)
+def _file_texts(path: str) -> dict[tuple[str, str], str]:
+    return _source_texts(Path(path).read_text(encoding="utf-8"))
+
+
+def _class_text(cls: type, key: str) -> str:
+    """The text of field `key` written in the source of `cls` or of a base class (wherever they live)."""
+    for base in getattr(cls, "__mro__", ()):
+        try:
+            path = inspect.getsourcefile(base)
+        except TypeError:  # a builtin base (object)
+            continue
+        text = _file_texts(path).get((base.__name__, key)) if path else None
+        if text:
+            return text
+    return ""
+
+
+# Schema sections that mirror a torch-side dataclass field by field: a field without its own text takes the
+# dataclass field's (read from its source file, so torch is not imported).
+MIRRORS = {"ToyTraining": ("models/toy/recipe.py", "ToyTrainConfig")}
+
+
+def _mirror_text(def_name: str | None, key: str) -> str:
+    if def_name not in MIRRORS:
+        return ""
+    relative, name = MIRRORS[def_name]
+    path = Path(inspect.getfile(config_module)).parent
+    while not (path / relative).is_file() and path.name != "hybrid_retrieval" and path != path.parent:
+        path = path.parent  # config may be a package (hybrid_retrieval/config/) or a module
+    return _file_texts(str(path / relative)).get((name, key), "")
+
+
+@cache
+def _schema_classes() -> dict[str, type]:
+    """Definition name -> pydantic class, for every section reachable from `Config` (found through the
+    field annotations, so it does not matter which module defines or re-exports a section)."""
+    found: dict[str, type] = {}
+
+    def visit(annotation: Any) -> None:
+        if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+            if annotation.__name__ in found:
+                return
+            found[annotation.__name__] = annotation
+            for field in annotation.model_fields.values():
+                visit(field.annotation)
+            return
+        for arg in typing.get_args(annotation):
+            visit(arg)
+
+    visit(config_module.Config)
     return found
 
 
 def _description(def_name: str | None, key: str, prop: dict[str, Any], defs: dict[str, Any]) -> str:
+    """A key's text: its `Field(description=...)`, else its attribute docstring or comment in the class
+    that defines it (or in a base class), else the mirrored dataclass field's, else (a section) the first
+    paragraph of the section class's docstring; empty when none exists (a test forbids that)."""
     if prop.get("description"):
         return " ".join(prop["description"].split())
-    cls = getattr(config_module, def_name, None) if def_name else config_module.Config
-    for base in getattr(cls, "__mro__", ()):
-        text = _field_comments().get((base.__name__, key))
-        if text:
-            return text
-    # A section without its own text: the first sentence of its class's docstring.
+    cls = _schema_classes().get(def_name) if def_name else config_module.Config
+    text = (_class_text(cls, key) if cls is not None else "") or _mirror_text(def_name, key)
+    if text:
+        return text
+    # A section without its own text: the first paragraph of its class's docstring.
     ref = prop.get("$ref") or next((o["$ref"] for o in prop.get("anyOf", []) if "$ref" in o), None)
     if ref and defs[ref.rsplit("/", 1)[1]].get("description"):
         return " ".join(defs[ref.rsplit("/", 1)[1]]["description"].split("\n\n")[0].split())
