@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from hybrid_retrieval import hub
@@ -154,6 +155,35 @@ def _check_model_dir(model_dir: Path) -> str:
     return str(model_type)
 
 
+def _corrupt_weights_error(model_dir: Path, error: Exception) -> ModelLoadError:
+    """One line naming the safetensors file that does not open (truncated, corrupt header) and the fix."""
+    from safetensors import safe_open
+
+    bad = None
+    for path in sorted(model_dir.glob("*.safetensors")):
+        try:
+            with safe_open(path, framework="pt"):
+                pass
+        except Exception:  # SafetensorError, or an OSError for a dangling link
+            bad = path
+            break
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if bad is None:
+        return ModelLoadError(
+            f"the weights in {str(model_dir)!r} do not load ({reason}); replace them or download the model again"
+        )
+    if bad.is_symlink():  # a hub model: a link into the HF cache
+        return ModelLoadError(
+            f"{bad} (the cached blob {bad.resolve()}) is corrupt or truncated ({reason}); delete {model_dir} and "
+            "download it again (`hybrid-retrieval download-model --config ... --model ...` or the workflow: "
+            "the download checks each cached file against the hub and fetches a bad one again)"
+        )
+    return ModelLoadError(
+        f"{bad} is corrupt or truncated ({reason}); replace it with a complete copy (for a toy model: delete "
+        f"{model_dir} and train it again)"
+    )
+
+
 def load_model(
     model_dir: str | os.PathLike[str],
     *,
@@ -186,6 +216,8 @@ def load_model(
             **placement,
         )
         tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False, local_files_only=True)
+    except SafetensorError as error:
+        raise _corrupt_weights_error(model_dir, error) from error
     except (OSError, ValueError) as error:
         raise ModelLoadError(f"could not load the model in {str(model_dir)!r}: {error}") from error
     if placement:
