@@ -210,6 +210,12 @@ class Grid(Strict):
         "own_line",
         description="'own_line' = the authors' needle text \\n<sentence>\\n; 'inline' = joined with spaces (deviation)",
     )
+    needle_text: Literal["authors", "ours"] = Field(
+        "authors",
+        description="'authors' = the paper's needle as the authors' stored prompts carry it per prompt kind "
+        "(base: '\\n The best ...\\n', one more space; JRT and chat: '\\nThe best ...\\n'); 'ours' = "
+        "'\\n' + sentence + '\\n' for every kind (deviation). Synthetic needles are always '\\n' + sentence + '\\n'",
+    )
     scoring: Literal["authors", "word_lcs"] = Field(
         "authors",
         description="'authors' = NIAH eval.py: exact if the cleaned needle is a raw substring, else keyword "

@@ -161,6 +161,7 @@ def grid_trials(
         max_positions=max_positions,
         needle_format=grid.get("needle_format", "own_line"),
         insertion=grid.get("insertion", "period_token"),
+        needle_text=grid.get("needle_text", "authors"),
     )
 
 

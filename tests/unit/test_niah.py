@@ -18,7 +18,15 @@ from hybrid_retrieval.tasks.haystack import (
     SyntheticHaystack,
     SyntheticNeedles,
 )
-from hybrid_retrieval.tasks.niah import PAPER_DEPTHS, build_trials, find_needle_spans, insert_needle, trial_id
+from hybrid_retrieval.tasks.niah import (
+    AUTHORS_NEEDLE_STRINGS,
+    PAPER_DEPTHS,
+    build_trials,
+    find_needle_spans,
+    insert_needle,
+    needle_string,
+    trial_id,
+)
 from hybrid_retrieval.tasks.synthetic import SyntheticLanguage
 
 # ../shared/ beside the repository (as laid out for developers and CI), else the usual absolute path.
@@ -119,7 +127,9 @@ def test_needle_sits_on_its_own_line_after_a_period_token_and_moves_deeper_with_
     positions = []
     for t in trials:
         context = t.prompt.removeprefix("CONTEXT: ")
-        at = context.find("\n" + PAPER_NEEDLE + "\n")
+        # the authors' base-prompt needle string: on its own line, one space after the first newline
+        assert t.needle_string == "\n " + PAPER_NEEDLE + "\n" and t.needle_text == "authors"
+        at = context.find(t.needle_string)
         assert at >= 0, "the authors' needle is on its own line: newline before and after"
         positions.append(at)
         if 0 < t.depth < 100 and at > 0:
@@ -280,3 +290,47 @@ def test_empty_haystack_is_a_data_error(bpe_tokenizer) -> None:
 
 def test_fixed_needle_ignores_the_rng() -> None:
     assert FixedNeedle().needle(random.Random(1)) == FixedNeedle().needle(random.Random(2))
+
+
+def test_needle_string_is_the_authors_per_prompt_kind_and_ours_on_request() -> None:
+    ours = "\n" + PAPER_NEEDLE + "\n"
+    # their stored base prompts (RecurrentGemma-2B run) carry one more space; JRT and the Jamba config do not
+    assert needle_string(PAPER_NEEDLE, prompt_variant="base") == "\n " + PAPER_NEEDLE + "\n" != ours
+    for variant in ("jrt", "chat", "chat_jrt"):
+        assert needle_string(PAPER_NEEDLE, prompt_variant=variant) == ours == AUTHORS_NEEDLE_STRINGS[variant]
+    for variant in AUTHORS_NEEDLE_STRINGS:
+        assert needle_string(PAPER_NEEDLE, prompt_variant=variant, needle_text="ours") == ours
+        assert needle_string(PAPER_NEEDLE, "inline", prompt_variant=variant) == PAPER_NEEDLE
+    # any other sentence has no authors' string: ours, whatever the option
+    assert needle_string("Zed is 7.", prompt_variant="base") == "\nZed is 7.\n"
+    with pytest.raises(ConfigError, match="needle_text 'theirs'"):
+        needle_string(PAPER_NEEDLE, needle_text="theirs")
+
+
+@needs_essays
+def test_needle_text_ours_restores_our_string_in_the_prompt(bpe_tokenizer) -> None:
+    authors = _essay_trials(bpe_tokenizer, context_lengths=[400], depths=[0, 50, 100])
+    ours = _essay_trials(bpe_tokenizer, context_lengths=[400], depths=[0, 50, 100], needle_text="ours")
+    for a, o in zip(authors, ours, strict=True):
+        assert (a.needle_text, o.needle_text) == ("authors", "ours")
+        assert a.needle_string == "\n " + PAPER_NEEDLE + "\n" and o.needle_string == "\n" + PAPER_NEEDLE + "\n"
+        assert a.needle_string in a.prompt and o.needle_string in o.prompt and a.needle_string not in o.prompt
+        assert a.prompt != o.prompt
+    with pytest.raises(ConfigError, match="needle_text"):
+        _essay_trials(bpe_tokenizer, context_lengths=[400], needle_text="theirs")
+
+
+def test_synthetic_needles_do_not_depend_on_needle_text(synthetic_tokenizer) -> None:
+    settings = dict(
+        haystack=SyntheticHaystack(language_seed=0),
+        needles=SyntheticNeedles(language_seed=0),
+        context_lengths=[128],
+        depths=[0, 50, 100],
+        prompt_variant="base",
+        frame_reserve=40,
+        seed=0,
+    )
+    authors = build_trials(synthetic_tokenizer, **settings)
+    ours = build_trials(synthetic_tokenizer, **settings, needle_text="ours")
+    assert [t.input_ids for t in authors] == [t.input_ids for t in ours]
+    assert all(t.needle_string == f"\n{t.needle}\n" for t in authors)

@@ -2,7 +2,9 @@
 
 Per trial (the authors' `Prompter.insert_needle`, lamalunderscore/NIAH@2e34c21 `prompt.py`):
 1. the needle text is the sentence on its own line, `"\n" + sentence + "\n"` (`needle_format: own_line`;
-   `inline`, our former reading, joins it with spaces);
+   `inline`, our former reading, joins it with spaces); with `needle_text: authors` (the default) the
+   paper's needle is the authors' own string for the prompt variant, exactly as their stored prompts
+   carry it (`AUTHORS_NEEDLE_STRINGS`: the base prompts have `"\n The best ...\n"`, one more space);
 2. the haystack is cut to `context_length - frame_reserve - len(needle text)` tokens of the model's
    tokenizer, so haystack + needle fill the length minus the prompt frame's reserve;
 3. the insertion point is `int(n * depth / 100)` haystack tokens in, moved back until the token before it
@@ -25,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hybrid_retrieval.errors import ConfigError, DataError
-from hybrid_retrieval.tasks.haystack import HaystackSource, NeedleSource
+from hybrid_retrieval.tasks.haystack import PAPER_NEEDLE, HaystackSource, NeedleSource
 from hybrid_retrieval.tasks.prompts import PROMPT_VARIANTS, build_prompt
 
 # The paper's grid: round(linspace(250, 4096, 10)) tokens x round(linspace(0, 100, 10)) percent.
@@ -37,11 +39,39 @@ _SENTENCE_END = re.compile(r"\.(?=\s)")
 
 NEEDLE_FORMATS: tuple[str, ...] = ("own_line", "inline")  # authors' first
 INSERTION_RULES: tuple[str, ...] = ("period_token", "sentence_end")  # authors' first
+NEEDLE_TEXTS: tuple[str, ...] = ("authors", "ours")  # authors' first
+
+# The paper needle's string as the authors' runs inserted it, per prompt variant (own_line format):
+# - base: every RG/prompts_base/*.json of lamalunderscore/NIAH@2e34c21 (their RecurrentGemma-2B run) holds
+#   "\n The best ...\n" in its `needle` field and its content: one space after the first newline, so in
+#   Gemma's pieces the sentence starts with "▁The", not "The";
+# - jrt: every RG/prompts_base_jrt/*.json (their RecurrentGemma-9B run) holds "\nThe ...\n" (no space);
+# - chat, chat_jrt: no stored prompts; their Jamba config (NIAH@65d861a, @4a65fbc) has "\nThe ...\n".
+# Only the base string differs from ours ("\n" + sentence + "\n"); other needles (the toys' synthetic
+# ones, a custom FixedNeedle) have no authors' string and are always ours.
+AUTHORS_NEEDLE_STRINGS: dict[str, str] = {
+    "base": f"\n {PAPER_NEEDLE}\n",
+    "jrt": f"\n{PAPER_NEEDLE}\n",
+    "chat": f"\n{PAPER_NEEDLE}\n",
+    "chat_jrt": f"\n{PAPER_NEEDLE}\n",
+}
 
 
-def needle_text(sentence: str, needle_format: str = "own_line") -> str:
-    """The text inserted into the haystack: the authors' needle is `"\n" + sentence + "\n"`."""
+def needle_string(
+    sentence: str,
+    needle_format: str = "own_line",
+    *,
+    prompt_variant: str | None = None,
+    needle_text: str = "authors",
+) -> str:
+    """The exact text inserted into the haystack: `"\n" + sentence + "\n"` (own_line) or the sentence
+    (inline); with needle_text="authors" and a `prompt_variant`, the paper's needle is the authors' string
+    for that variant (`AUTHORS_NEEDLE_STRINGS`)."""
+    if needle_text not in NEEDLE_TEXTS:
+        raise ConfigError(f"unknown needle_text {needle_text!r}; choose one of {', '.join(NEEDLE_TEXTS)}")
     if needle_format == "own_line":
+        if needle_text == "authors" and sentence == PAPER_NEEDLE and prompt_variant in AUTHORS_NEEDLE_STRINGS:
+            return AUTHORS_NEEDLE_STRINGS[prompt_variant]
         return f"\n{sentence}\n"
     if needle_format == "inline":
         return sentence
@@ -62,6 +92,8 @@ class Trial:
     haystack_id: str = ""  # the haystack source (e.g. "paul-graham-authors", "synthetic-0-0")
     needle_format: str = "own_line"
     insertion: str = "period_token"
+    needle_text: str = "authors"  # the option: the authors' needle string where they have one, or ours
+    needle_string: str = ""  # the exact text inserted into the haystack (the needle and its newlines)
 
 
 def trial_id(
@@ -146,11 +178,13 @@ def insert_needle(
     insertion: str = "period_token",
     ids: Sequence[int] = (),
     period_ids: frozenset[int] = frozenset(),
+    text: str | None = None,
 ) -> str:
     """The first `n_tokens` haystack tokens with the needle sentence at `depth` percent.
 
-    `ids`/`period_ids`: the haystack's token ids and the ids of "." (needed by `period_token`)."""
-    text = needle_text(needle, needle_format)
+    `ids`/`period_ids`: the haystack's token ids and the ids of "." (needed by `period_token`); `text`:
+    the exact needle string to insert (None = `needle_string(needle, needle_format)`)."""
+    text = needle_string(needle, needle_format) if text is None else text
     cut = haystack[: offsets[n_tokens - 1][1]] if n_tokens > 0 else ""
     if insertion == "period_token":
         if depth >= 100:
@@ -214,14 +248,18 @@ def build_trials(
     max_positions: int | None = None,
     needle_format: str = "own_line",
     insertion: str = "period_token",
+    needle_text: str = "authors",
 ) -> list[Trial]:
     """All trials of the grid, sorted by (context_length, depth, trial_id). Validates before building.
+
+    `needle_text`: "authors" = the paper's needle as the authors' string for the prompt variant
+    (`AUTHORS_NEEDLE_STRINGS`), "ours" = `"\n" + sentence + "\n"` for every variant.
 
     `max_positions`: the longest input the model takes (e.g. `config.max_position_embeddings`); None =
     no limit beyond the tokenizer's `model_max_length` when that is a real (not sentinel) value.
     """
     _check_grid(context_lengths, depths, prompt_variant, frame_reserve, trials_per_cell)
-    needle_text("x", needle_format)  # validates the name before any tokenizing
+    needle_string("x", needle_format, needle_text=needle_text)  # validates the names before any tokenizing
     if insertion not in INSERTION_RULES:
         raise ConfigError(f"unknown insertion rule {insertion!r}; choose one of {', '.join(INSERTION_RULES)}")
     period_ids = frozenset(tokenizer(".", add_special_tokens=False)["input_ids"])
@@ -251,7 +289,10 @@ def build_trials(
             for depth in sorted({float(d) for d in depths}):
                 rng = random.Random(f"niah-{seed}-{replicate}-{length}-{depth}")
                 needle = needles.needle(rng)
-                needle_tokens = count(needle_text(needle.sentence, needle_format))
+                inserted = needle_string(
+                    needle.sentence, needle_format, prompt_variant=prompt_variant, needle_text=needle_text
+                )
+                needle_tokens = count(inserted)
                 n_hay = length - frame_reserve - needle_tokens
                 if n_hay <= 0:
                     raise ConfigError(
@@ -273,6 +314,7 @@ def build_trials(
                     insertion=insertion,
                     ids=hay_ids,
                     period_ids=period_ids,
+                    text=inserted,
                 )
                 prompt = build_prompt(context, needle.question, prompt_variant, tokenizer)
                 input_ids = encode_prompt(tokenizer, prompt)
@@ -305,6 +347,8 @@ def build_trials(
                         haystack.haystack_id,
                         needle_format,
                         insertion,
+                        needle_text,
+                        inserted,
                     )
                 )
     trials.sort(key=lambda t: (t.context_length, t.depth, t.trial_id))  # the result rows' order
