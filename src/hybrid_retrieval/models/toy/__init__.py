@@ -25,6 +25,7 @@ import torch
 
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import atomic_path, write_json
+from hybrid_retrieval.models.toy.checkpoint import CHECKPOINT_EVERY, TrainingCheckpoint
 from hybrid_retrieval.models.toy.corpus import ToyCorpus, _Example
 from hybrid_retrieval.models.toy.evaluation import (
     evaluate_toy,
@@ -114,19 +115,31 @@ def _publish(tmp_dir: Path, out_dir: Path) -> None:
 
 
 def train_toy(
-    arch: str, out_dir: str | os.PathLike[str], *, seed: int = 0, **overrides: Any
+    arch: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    checkpoint_every: int | None = CHECKPOINT_EVERY,
+    **overrides: Any,
 ) -> dict[str, Any]:
-    """Train the toy `arch` ("recurrent_gemma" | "jamba") into `out_dir`; returns the metadata written."""
+    """Train the toy `arch` ("recurrent_gemma" | "jamba") into `out_dir`; returns the metadata written.
+    `checkpoint_every`: steps between checkpoints beside `out_dir` (`checkpoint.TrainingCheckpoint`), from
+    which a rerun resumes to the same weights; removed once the model is published. None: no checkpoints."""
     config = make_config(arch, **overrides)
     if not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
     out_dir = Path(out_dir)
+    checkpoint = (
+        None
+        if checkpoint_every is None
+        else TrainingCheckpoint.beside(out_dir, arch, seed, config, checkpoint_every)
+    )
     language = SyntheticLanguage(seed)
     tokenizer = build_word_tokenizer(language.vocabulary())
     with deterministic_torch(seed, config.threads):
         model = build_model(arch, config, tokenizer)
         start, cpu_start = time.perf_counter(), time.process_time()
-        losses = train(model, ToyCorpus(language, tokenizer, config), config, seed)
+        losses = train(model, ToyCorpus(language, tokenizer, config), config, seed, checkpoint)
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         scores = evaluate_toy(model, tokenizer, language, config, seed)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +155,8 @@ def train_toy(
             "steps": config.steps,
             "train_seconds": round(seconds, 2),
             "train_cpu_seconds": round(cpu_seconds, 2),  # the budget is CPU time (2-core machine)
+            # a resumed run: the times above are this run's, from that step on
+            **({"resumed_at_step": checkpoint.resumed_at} if checkpoint and checkpoint.resumed_at else {}),
             "num_parameters": model.num_parameters(),
             "final_loss": sum(losses[-20:]) / len(losses[-20:]),
             **scores,
@@ -151,6 +166,8 @@ def train_toy(
         }
         write_json(metadata, tmp_dir / METADATA_FILE)
         _publish(tmp_dir, out_dir)
+        if checkpoint is not None:
+            checkpoint.remove()
     finally:
         if tmp_dir.exists():
             shutil.rmtree(tmp_dir)

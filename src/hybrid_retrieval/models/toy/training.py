@@ -1,5 +1,6 @@
 """Building a toy (the real transformers class at the recipe's size) and training it: AdamW with warmup +
-cosine over the curriculum, deterministic kernels, a progress line with an ETA every 50 steps."""
+cosine over the curriculum, deterministic kernels, a progress line with an ETA every 50 steps, and (given a
+`TrainingCheckpoint`) a checkpoint every N steps that a rerun resumes from, to the same weights."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from transformers import (
 )
 
 from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.models.toy.checkpoint import TrainingCheckpoint
 from hybrid_retrieval.models.toy.corpus import ToyCorpus
 from hybrid_retrieval.models.toy.recipe import ToyTrainConfig
 
@@ -111,8 +113,16 @@ def lm_loss(logits: torch.Tensor, labels: torch.Tensor, mean: str) -> torch.Tens
     return (per_token.sum(dim=1)[supervised] / counts[supervised]).mean()
 
 
-def train(model: PreTrainedModel, corpus: ToyCorpus, config: ToyTrainConfig, seed: int) -> list[float]:
-    """AdamW with warmup + cosine; returns the loss of every step."""
+def train(
+    model: PreTrainedModel,
+    corpus: ToyCorpus,
+    config: ToyTrainConfig,
+    seed: int,
+    checkpoint: TrainingCheckpoint | None = None,
+) -> list[float]:
+    """AdamW with warmup + cosine; returns the loss of every step. With `checkpoint`: resumes from it when
+    there is one (the log says "resumed at step N"), and saves one every `checkpoint.every` steps and
+    after the last; neither draws from any RNG, so the weights are those of a run without checkpoints."""
     rng = random.Random(f"toy-train-{seed}")
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay
@@ -120,8 +130,16 @@ def train(model: PreTrainedModel, corpus: ToyCorpus, config: ToyTrainConfig, see
     schedule = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.steps)
     model.train()
     losses: list[float] = []
+    done = 0  # steps restored from the checkpoint
+    if checkpoint is not None:
+        done, losses = checkpoint.resume(model, optimizer, schedule, rng)
+        if done:
+            log.info("resumed at step %d/%d from %s", done, config.steps, checkpoint.path)
+        log.info("checkpoint every %d steps: %s", checkpoint.every, checkpoint.path)
     start = time.perf_counter()
     for step, (length, knowledge_fraction) in enumerate(step_stages(config), start=1):
+        if step <= done:
+            continue
         input_ids, labels = corpus.batch(rng, length, knowledge_fraction)
         logits = model(input_ids=input_ids, use_cache=False).logits  # [batch, length, vocab]
         loss = lm_loss(logits, labels, config.loss_mean)
@@ -131,11 +149,13 @@ def train(model: PreTrainedModel, corpus: ToyCorpus, config: ToyTrainConfig, see
         optimizer.step()
         schedule.step()
         losses.append(loss.item())
+        if checkpoint is not None and checkpoint.due(step, config.steps):
+            checkpoint.save(step, model, optimizer, schedule, rng, losses)
         if step % 50 == 0 or step == config.steps:
             recent = sum(losses[-50:]) / len(losses[-50:])
             elapsed = time.perf_counter() - start
             # ETA from the mean step time so far (later curriculum stages have longer sequences: a lower bound).
-            eta = elapsed / step * (config.steps - step)
+            eta = elapsed / (step - done) * (config.steps - step)
             log.info(
                 "step %d/%d (%.0f%%) length %d loss %.4f (%.0f s, about %.0f s left)",
                 step,
