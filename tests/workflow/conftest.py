@@ -18,6 +18,9 @@ WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "src", "paper", "envs", "pr
 # As `make reproduce` runs it: the local profile (rerun-incomplete, rerun triggers, one thread per job) is
 # not named "default", so Snakemake does not load it by itself.
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--profile", str(REPO / "profiles/local")]
+# config/smoke.yaml names its run: its outputs (results, resources, logs, paper) are in runs/smoke/ of the
+# repository copy it ran in, never in the copy's own results/.
+SMOKE_OUTPUTS = Path("runs/smoke")
 
 
 def copy_repo(dest: Path) -> Path:
@@ -64,7 +67,13 @@ def dry_run(workdir: Path, *args: str) -> Counter:
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A repository copy in which the whole DAG has run on config/smoke.yaml."""
+    """A repository copy in which the whole DAG has run on config/smoke.yaml (outputs: SMOKE_OUTPUTS)."""
     workdir = copy_repo(tmp_path_factory.mktemp("smoke") / "repo")
     snakemake(workdir, "--configfile", "config/smoke.yaml", "--cores", "2")
     return workdir
+
+
+@pytest.fixture(scope="session")
+def smoke_outputs(smoke_run: Path) -> Path:
+    """The finished smoke run's folder: results/, resources/, logs/, paper/ (runs/smoke/ of the copy)."""
+    return smoke_run / SMOKE_OUTPUTS

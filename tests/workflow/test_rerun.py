@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 import yaml
 
-from conftest import SNAKEMAKE, copy_repo, dry_run, snakemake
+from conftest import SMOKE_OUTPUTS, SNAKEMAKE, copy_repo, dry_run, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -77,7 +77,7 @@ def test_edited_package_module_reruns_the_rules_that_use_it(smoke_run: Path) -> 
 
 
 def _tables(repo: Path) -> dict[str, pl.DataFrame]:
-    files = sorted((repo / "results").rglob("*.parquet"))
+    files = sorted((repo / SMOKE_OUTPUTS / "results").rglob("*.parquet"))
     return {str(p.relative_to(repo)): pl.read_parquet(p) for p in files}
 
 
@@ -90,7 +90,7 @@ def test_killed_run_reruns_to_identical_results(smoke_run: Path, tmp_path: Path)
     try:
         deadline = time.monotonic() + 600
         # Kill while experiment jobs run (models trained, results being written).
-        while not list((repo / "logs").glob("run_*/*.log")) and proc.poll() is None:
+        while not list((repo / SMOKE_OUTPUTS / "logs").glob("run_*/*.log")) and proc.poll() is None:
             assert time.monotonic() < deadline, "no experiment job started within 10 minutes"
             time.sleep(0.5)
         time.sleep(2)
@@ -98,11 +98,12 @@ def test_killed_run_reruns_to_identical_results(smoke_run: Path, tmp_path: Path)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # snakemake and its running jobs, mid-write
         proc.wait()
-    snakemake(repo, "--unlock")  # a SIGKILLed snakemake cannot remove its lock
+    snakemake(repo, "--unlock", "--configfile", "config/smoke.yaml")  # a SIGKILLed snakemake keeps its lock
     snakemake(repo, "--configfile", "config/smoke.yaml", "--cores", "2")
     assert dry_run(repo, "--configfile", "config/smoke.yaml") == {}
     ours, reference = _tables(repo), _tables(smoke_run)
     assert ours.keys() == reference.keys()
     for name, frame in reference.items():
         assert ours[name].equals(frame), f"{name} differs between two runs of the same config"
-    assert (repo / "results/claims.csv").read_text() == (smoke_run / "results/claims.csv").read_text()
+    claims = SMOKE_OUTPUTS / "results/claims.csv"
+    assert (repo / claims).read_text() == (smoke_run / claims).read_text()

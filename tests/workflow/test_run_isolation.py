@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, planned_jobs, snakemake
+from conftest import REPO, SMOKE_OUTPUTS, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -25,16 +25,17 @@ def _digest(root: Path) -> dict[str, str]:
 
 
 def test_paper_dry_run_leaves_a_finished_run_untouched(smoke_run: Path) -> None:
-    before = _digest(smoke_run)
+    before = _digest(smoke_run / SMOKE_OUTPUTS)
     assert any(name.endswith("claims.csv") for name in before) and any("report" in n for n in before)
     proc = snakemake(smoke_run, "-n", "--configfile", "config/paper.yaml", timeout=300)
     assert planned_jobs(proc.stdout + proc.stderr)["download_model_snapshot"] == 3
-    assert _digest(smoke_run) == before
+    assert _digest(smoke_run / SMOKE_OUTPUTS) == before
     assert not (smoke_run / "runs/paper/results").exists()  # a dry run creates no results either
 
 
 def test_directory_elsewhere_finds_the_workflows_files(tmp_path: Path) -> None:
     config = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
+    config.pop("run")  # --directory wins over a named run's folder anyway; the test is about DIR
     config["report"] = {
         **config.get("report", {}),
         "paper_pdf": True,

@@ -1,5 +1,5 @@
 """The whole DAG on config/smoke.yaml (both toy architectures, every experiment, the report): it
-completes, every declared result exists with rows, and rerunning with nothing changed does nothing."""
+completes in its own run folder (runs/smoke/), every declared result exists with rows, and rerunning with nothing changed does nothing."""
 
 from __future__ import annotations
 
@@ -16,33 +16,37 @@ MODELS = ("toy-recurrent-gemma", "toy-jamba")
 EXPERIMENTS = ("baseline", "attention_ablated", "jrt", "exposure", "controls", "sparsity_sweep")
 
 
-def test_every_result_exists(smoke_run: Path) -> None:
+def test_every_result_exists(smoke_outputs: Path, smoke_run: Path) -> None:
     for model in MODELS:
-        assert (smoke_run / f"resources/models/{model}/model.safetensors").is_file()
+        assert (smoke_outputs / f"resources/models/{model}/model.safetensors").is_file()
         for experiment in EXPERIMENTS:
-            rows = pl.read_parquet(smoke_run / f"results/{model}/retrieval/{experiment}.parquet")
+            rows = pl.read_parquet(smoke_outputs / f"results/{model}/retrieval/{experiment}.parquet")
             assert rows.height > 0 and set(rows["experiment"]) == {experiment}
             assert set(rows["model"]) == {model}
-        assert pl.read_parquet(smoke_run / f"results/{model}/heads/scores.parquet").height > 0
-        assert pl.read_parquet(smoke_run / f"results/{model}/recordings/heads.parquet").height > 0
+        assert pl.read_parquet(smoke_outputs / f"results/{model}/heads/scores.parquet").height > 0
+        assert pl.read_parquet(smoke_outputs / f"results/{model}/recordings/heads.parquet").height > 0
         for k in ("H", "0"):
-            assert pl.read_parquet(smoke_run / f"results/{model}/mmlu/top-{k}-heads.parquet").height > 0
-    claims = pl.read_csv(smoke_run / "results/claims.csv")
+            assert pl.read_parquet(smoke_outputs / f"results/{model}/mmlu/top-{k}-heads.parquet").height > 0
+    claims = pl.read_csv(smoke_outputs / "results/claims.csv")
     assert set(claims["model"]) == set(MODELS) and claims.height == 5 * len(MODELS)
-    assert (smoke_run / "results/report/index.html").stat().st_size > 10_000
-    assert any((smoke_run / "results/figures").glob("*.svg"))
-    assert (smoke_run / "paper/generated/macros.tex").is_file()
+    assert (smoke_outputs / "results/report/index.html").stat().st_size > 10_000
+    assert any((smoke_outputs / "results/figures").glob("*.svg"))
+    assert (smoke_outputs / "paper/generated/macros.tex").is_file()
+    # The named run kept the copy's own (default run's) folders untouched: nothing was written there.
+    assert not any(
+        (smoke_run / part).exists() for part in ("results", "resources", "logs", "paper/generated")
+    )
 
 
-def test_every_job_wrote_its_log_and_benchmark(smoke_run: Path) -> None:
-    benchmarks = list((smoke_run / "logs").rglob("*.benchmark.tsv"))
-    logs = list((smoke_run / "logs").rglob("*.log"))
+def test_every_job_wrote_its_log_and_benchmark(smoke_outputs: Path) -> None:
+    benchmarks = list((smoke_outputs / "logs").rglob("*.benchmark.tsv"))
+    logs = list((smoke_outputs / "logs").rglob("*.log"))
     assert len(benchmarks) == len(logs) >= 20
     assert "Traceback" not in "".join(p.read_text() for p in logs)
 
 
-def test_jrt_holds_both_prompts_per_condition(smoke_run: Path) -> None:
-    rows = pl.read_parquet(smoke_run / "results/toy-jamba/retrieval/jrt.parquet")
+def test_jrt_holds_both_prompts_per_condition(smoke_outputs: Path) -> None:
+    rows = pl.read_parquet(smoke_outputs / "results/toy-jamba/retrieval/jrt.parquet")
     per_k = rows.group_by("k").agg(pl.col("prompt_variant").unique().sort())
     assert all(v.to_list() == ["base", "jrt"] for v in per_k["prompt_variant"])
 
