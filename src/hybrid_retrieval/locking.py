@@ -7,10 +7,12 @@ use the locked commit, without asking the hub, until the user refreshes the lock
 
     python -m hybrid_retrieval.locking --refresh config/paper.yaml      (or: make lock CONFIG=...)
 
-A sha in the config is used as it is (and checked against the hub when the lock is written). A ref the hub
+A sha in the config is checked against the hub when its lock entry is new or changed (the same call that
+resolves a branch), and locked like a branch; an unknown sha stops here with the fix. A ref the hub
 does not know, a gated repository without a token, or no hub at all fail before any job runs, naming
 the repository and the fix. Only a dry run (`snakemake -n`) may go on with an unresolved ref when the hub
-cannot be reached: it shows the jobs and writes no lock.
+cannot be reached: it shows the jobs and writes no lock. A run whose HF_ENDPOINT differs from the endpoint
+the lock was made against warns once, naming both.
 
 This module imports no torch or transformers: the Snakefile calls it at parse time.
 """
@@ -144,26 +146,34 @@ def resolve_pins(
     changed = refresh
     for ref in refs:
         entry = locked.get(ref.key)
-        if hub.is_commit(ref.revision):
-            pins.append(Pin(ref, ref.revision, "config"))
-            changed |= entry is None or entry.get("commit") != ref.revision
+        sha = hub.is_commit(ref.revision)
+        if (
+            entry is not None
+            and entry.get("revision") == ref.revision
+            and (not sha or entry.get("commit") == ref.revision)
+        ):
+            pins.append(Pin(ref, entry["commit"], "config" if sha else "lock"))
             continue
-        if entry is not None and entry.get("revision") == ref.revision:
-            pins.append(Pin(ref, entry["commit"], "lock"))
-            continue
+        # New or changed: a branch/tag is resolved, a sha checked, by the same call to the hub.
         try:
             commit = resolver(ref.repo_id, ref.revision, ref.repo_type)
         except hub.HubUnreachableError as error:
             if dry_run:
-                log.warning("dry run: %s; showing the jobs with the unresolved ref", error)
-                pins.append(Pin(ref, None, "unresolved"))
+                log.warning("dry run: %s; showing the jobs with the unchecked ref", error)
+                pins.append(Pin(ref, ref.revision if sha else None, "unresolved"))
                 continue
-            problems.append(str(error))
+            problems.append(str(error) + (_unknown_sha_fix(ref) if sha else ""))
             continue
         except hub.HubError as error:
-            problems.append(str(error))
+            problems.append(str(error) + (_unknown_sha_fix(ref) if sha else ""))
             continue
-        pins.append(Pin(ref, commit, "hub"))
+        if sha and commit != ref.revision:
+            problems.append(
+                f"{ref.repo_type} {ref.repo_id}@{ref.revision}: the hub names commit {commit} for it"
+                + _unknown_sha_fix(ref)
+            )
+            continue
+        pins.append(Pin(ref, commit, "config" if sha else "hub"))
         changed = True
     if problems:
         raise ConfigError(
@@ -175,10 +185,48 @@ def resolve_pins(
             + ")"
         )
     stale = set(locked) - {r.key for r in refs}
-    if (changed or stale) and all(p.commit is not None for p in pins) and pins:
+    if (changed or stale) and all(p.source != "unresolved" for p in pins) and pins:
         write_lock(lock_path, pins, config_path)
         log.info("locked %d hub revisions in %s", len(pins), lock_path)
     return pins
+
+
+def _unknown_sha_fix(ref: Ref) -> str:
+    return (
+        f"; {ref.revision} is not a commit of {ref.repo_id} that {hub.endpoint()} knows: set the revision to "
+        "an existing commit sha (or a branch, locked at its current commit)"
+    )
+
+
+_warned_endpoints: set[tuple[str, str, str]] = set()
+
+
+def read_lock_endpoint(path: str | os.PathLike[str]) -> str | None:
+    """The hub endpoint a lock file was made against (None: no lock, or none recorded)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    value = data.get("endpoint") if isinstance(data, dict) else None
+    return str(value) if value else None
+
+
+def warn_endpoint_mismatch(lock_path: str | os.PathLike[str]) -> str | None:
+    """Warn (once per lock and endpoint pair in a process) when the lock was made against another hub than
+    this run's HF_ENDPOINT: its commits may not exist here. Returns the warning, or None."""
+    recorded = read_lock_endpoint(lock_path)
+    current = hub.endpoint()
+    if recorded is None or recorded.rstrip("/") == current.rstrip("/"):
+        return None
+    message = (
+        f"{shown(lock_path)} was made against the hub {recorded}, but this run uses {current} (HF_ENDPOINT): "
+        f"its commits may not exist there; set HF_ENDPOINT={recorded}, or refresh the lock against {current}"
+    )
+    key = (str(Path(lock_path).resolve()), recorded, current)
+    if key not in _warned_endpoints:
+        _warned_endpoints.add(key)
+        log.warning("%s", message)
+    return message
 
 
 def commits(pins: list[Pin]) -> dict[str, str | None]:
@@ -198,6 +246,8 @@ def lock_config(
     """(the config with every hub revision replaced by its commit, the pins). Unresolved refs (dry run
     only) stay as written."""
     lock_path = lock_path_for(config_path) if lock_path is None else Path(lock_path)
+    if not refresh:
+        warn_endpoint_mismatch(lock_path)
     pins = resolve_pins(
         config_refs(cfg),
         lock_path,

@@ -83,11 +83,64 @@ def test_a_new_ref_in_the_config_is_resolved_again(tmp_path: Path) -> None:
     assert pins[0].commit == A2 and pins[0].source == "hub"
 
 
-def test_a_sha_is_used_as_written(tmp_path: Path) -> None:
-    fake = FakeHub({("cais/mmlu", "main"): B1})
+def test_a_sha_is_checked_when_new_then_locked_and_not_asked_again(tmp_path: Path) -> None:
+    fake = FakeHub({("org/model", A1): A1, ("cais/mmlu", "main"): B1})
     _, pins = lock_config(load_config(_config(A1)), tmp_path / "c.yaml", resolver=fake)
     assert (pins[0].commit, pins[0].source) == (A1, "config")
-    assert ("org/model", A1, "model") not in fake.calls
+    assert ("org/model", A1, "model") in fake.calls  # checked against the hub: the lock entry was new
+    assert read_lock(tmp_path / "c.lock.yaml")["models/org/model"] == {"revision": A1, "commit": A1}
+    fake.calls.clear()
+    _, pins = lock_config(load_config(_config(A1)), tmp_path / "c.yaml", resolver=fake)
+    assert fake.calls == [] and pins[0].commit == A1  # unchanged entry: the lock is trusted
+
+
+def test_an_unknown_sha_stops_with_repo_sha_and_fix(tmp_path: Path) -> None:
+    fake = FakeHub({("org/model", "main"): A1, ("cais/mmlu", "main"): B1})
+    lock_config(load_config(_config()), tmp_path / "c.yaml", resolver=fake)
+    before = (tmp_path / "c.lock.yaml").read_text()
+    made_up = "0123456789abcdef0123456789abcdef01234567"
+    with pytest.raises(ConfigError) as info:  # a changed entry: main -> a made-up sha
+        lock_config(load_config(_config(made_up)), tmp_path / "c.yaml", resolver=fake)
+    message = str(info.value)
+    assert f"org/model@{made_up}" in message and "set the revision to an existing commit sha" in message
+    assert (tmp_path / "c.lock.yaml").read_text() == before  # the lock is left as it was
+
+
+def test_a_sha_the_hub_names_otherwise_is_refused(tmp_path: Path) -> None:
+    fake = FakeHub({("org/model", A1): A2, ("cais/mmlu", "main"): B1})
+    with pytest.raises(ConfigError, match=f"org/model@{A1}: the hub names commit {A2}"):
+        lock_config(load_config(_config(A1)), tmp_path / "c.yaml", resolver=fake)
+
+
+def test_a_sha_in_a_dry_run_without_hub_goes_on_unchecked_and_unlocked(tmp_path: Path) -> None:
+    def unreachable(repo_id: str, revision: str, repo_type: str) -> str:
+        raise hub.HubUnreachableError(f"{repo_type} {repo_id}@{revision}: the hub cannot be reached")
+
+    cfg, pins = lock_config(load_config(_config(A1)), tmp_path / "c.yaml", resolver=unreachable, dry_run=True)
+    assert [(p.commit, p.source) for p in pins] == [(A1, "unresolved"), (None, "unresolved")]
+    assert cfg.models["m"].revision == A1
+    assert not (tmp_path / "c.lock.yaml").exists()
+
+
+def test_another_endpoint_than_the_locks_warns_once_naming_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hybrid_retrieval import locking
+
+    fake = FakeHub({("org/model", "main"): A1, ("cais/mmlu", "main"): B1})
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9/mirror")
+    monkeypatch.setattr(locking, "_warned_endpoints", set())
+    lock_config(load_config(_config()), tmp_path / "c.yaml", resolver=fake)
+    with caplog.at_level("WARNING", logger="hybrid_retrieval.locking"):
+        lock_config(load_config(_config()), tmp_path / "c.yaml", resolver=fake)  # same endpoint: quiet
+        assert caplog.records == []
+        monkeypatch.setenv("HF_ENDPOINT", "https://huggingface.co")
+        for _ in range(3):
+            lock_config(load_config(_config()), tmp_path / "c.yaml", resolver=fake)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert "http://127.0.0.1:9/mirror" in warnings[0] and "https://huggingface.co" in warnings[0]
+    assert "HF_ENDPOINT=http://127.0.0.1:9/mirror" in warnings[0]  # the fix
 
 
 def test_unresolvable_refs_fail_listing_each_with_the_fix(tmp_path: Path) -> None:
