@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ HAYSTACK_DIR = "resources/haystack/paul_graham"
 TABLES_DIR = "results/tables"
 CLAIMS_CSV = "results/claims.csv"
 FIGURES_DIR = "results/figures"
+IN_RUN = ", under runs/<run>/ for a config with run:"  # every default path below: the workflow's
 # The config's `device` values (hybrid_retrieval.config.Config.device; a unit test keeps the two equal).
 DEVICE_PATTERN = r"^(cpu|auto|mps|cuda(:[0-9]+)?)$"
 
@@ -35,14 +37,22 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config_file(args.config)
 
 
+def _in_run(cfg: Config, path: str) -> str:
+    """A workflow path as seen from the repository root, where the CLI runs: runs/<run>/<path> for a config
+    with `run:` (the Snakefile's workdir for that run), the path itself otherwise and when absolute."""
+    if not cfg.run or Path(path).is_absolute():
+        return path
+    return str(Path("runs") / cfg.run / path)
+
+
 def _haystack_dir(args: argparse.Namespace, cfg: Config) -> str | None:
     if args.haystack_dir:
         return args.haystack_dir
-    return HAYSTACK_DIR if cfg.haystack.kind == "paul_graham" else None
+    return _in_run(cfg, HAYSTACK_DIR) if cfg.haystack.kind == "paul_graham" else None
 
 
 def _model_dir(args: argparse.Namespace, cfg: Config) -> str:
-    return args.model_dir or cfg.model_dir(args.model)
+    return args.model_dir or _in_run(cfg, cfg.model_dir(args.model))
 
 
 def _device(args: argparse.Namespace, cfg: Config) -> str:
@@ -62,11 +72,12 @@ def _device(args: argparse.Namespace, cfg: Config) -> str:
         ) from None
 
 
-def _out(args: argparse.Namespace, default: str) -> str:
-    """`--out`, else the workflow's path; a `--limit` run goes to results/limit-N/..., apart from the
-    workflow's results (aggregate, report and Snakemake never read it)."""
+def _out(args: argparse.Namespace, cfg: Config, default: str) -> str:
+    """`--out`, else the workflow's path (under runs/<run>/ for a named run); a `--limit` run goes to
+    results/limit-N/..., apart from the workflow's results (aggregate, report and Snakemake never read it)."""
     if args.out:
         return args.out
+    default = _in_run(cfg, default)
     return default.replace("results/", f"results/limit-{args.limit}/", 1) if args.limit else default
 
 
@@ -78,34 +89,45 @@ def cmd_train_toy(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     toy = cfg.toy_params(args.model)
-    train_toy(toy["arch"], args.out or cfg.model_dir(args.model), seed=toy["seed"], **toy["overrides"])
+    out = args.out or _in_run(cfg, cfg.model_dir(args.model))
+    train_toy(toy["arch"], out, seed=toy["seed"], **toy["overrides"])
 
 
 def cmd_download_model(args: argparse.Namespace) -> None:
+    """--model: the config's hub model at the commit its lock file pins (resolved and locked first, as
+    the workflow does, when the lock has no entry yet), into the run's resources/models/<model>."""
     from hybrid_retrieval.experiments import download_model
+    from hybrid_retrieval.hub import download_model_snapshot
+    from hybrid_retrieval.locking import lock_config
 
     if args.repo_id:
         if not (args.revision and args.out):
             raise HybridRetrievalError("--repo-id needs --revision (a 40-hex commit sha) and --out")
         download_model(args.repo_id, args.revision, args.out)
         return
+    if not args.model:
+        raise HybridRetrievalError("download-model needs --model (a hub model of the config) or --repo-id")
     cfg = _config(args)
     spec = cfg.model(args.model)
     if spec.source != "hub":
         raise HybridRetrievalError(
             f"model {args.model!r} is a {spec.source} model; only hub models are downloaded"
         )
-    download_model(spec.repo_id, spec.revision, args.out or cfg.model_dir(args.model))
+    _, pins = lock_config(cfg, args.config)
+    pin = next(p for p in pins if p.ref.key == f"models/{spec.repo_id}")
+    out = args.out or _in_run(cfg, cfg.model_dir(args.model))
+    download_model_snapshot(spec.repo_id, spec.revision, out, commit=pin.commit)
 
 
 def cmd_download_haystack(args: argparse.Namespace) -> None:
     from hybrid_retrieval.tasks.haystack import copy_haystack, download_haystack
 
-    hay = _config(args).haystack
+    cfg = _config(args)
+    hay, out = cfg.haystack, args.out or _in_run(cfg, HAYSTACK_DIR)
     if args.from_dir or hay.from_dir:
-        copy_haystack(args.from_dir or hay.from_dir, args.out, sha256=hay.sha256)
+        copy_haystack(args.from_dir or hay.from_dir, out, sha256=hay.sha256)
     else:
-        download_haystack(args.out, base_url=hay.base_url, commit=hay.commit, sha256=hay.sha256)
+        download_haystack(out, base_url=hay.base_url, commit=hay.commit, sha256=hay.sha256)
 
 
 def _run_experiment(args: argparse.Namespace, experiment: str, head_scores: str | None = None) -> None:
@@ -125,7 +147,7 @@ def _run_experiment(args: argparse.Namespace, experiment: str, head_scores: str 
         head_scores_path=head_scores,
         device=_device(args, cfg),
         threads=args.threads,
-        out_path=_out(args, f"results/{args.model}/retrieval/{experiment}.parquet"),
+        out_path=_out(args, cfg, f"results/{args.model}/retrieval/{experiment}.parquet"),
         limit=args.limit,
     )
 
@@ -139,7 +161,7 @@ def cmd_sparsify(args: argparse.Namespace) -> None:
     _device(args, cfg)  # before the head-scores check
     scores = args.head_scores
     if scores is None and cfg.experiments.sparsity_sweep.static_heads.enabled:
-        scores = f"results/{args.model}/heads/scores.parquet"
+        scores = _in_run(cfg, f"results/{args.model}/heads/scores.parquet")
         if not Path(scores).is_file():
             raise HybridRetrievalError(
                 f"the static-heads control needs {scores}; run `hybrid-retrieval head-scores` first"
@@ -160,7 +182,7 @@ def cmd_head_scores(args: argparse.Namespace) -> None:
         haystack_dir=_haystack_dir(args, cfg),
         device=_device(args, cfg),
         threads=args.threads,
-        out_path=_out(args, f"results/{args.model}/heads/scores.parquet"),
+        out_path=_out(args, cfg, f"results/{args.model}/heads/scores.parquet"),
         limit=args.limit,
     )
 
@@ -178,7 +200,7 @@ def cmd_record(args: argparse.Namespace) -> None:
         haystack_dir=_haystack_dir(args, cfg),
         device=_device(args, cfg),
         threads=args.threads,
-        out_path=_out(args, f"results/{args.model}/recordings/heads.parquet"),
+        out_path=_out(args, cfg, f"results/{args.model}/recordings/heads.parquet"),
         limit=args.limit,
     )
 
@@ -200,7 +222,7 @@ def cmd_mmlu(args: argparse.Namespace) -> None:
         max_questions_per_subject=s["max_questions_per_subject"],
         device=_device(args, cfg),
         threads=args.threads,
-        out_path=_out(args, f"results/{args.model}/mmlu/top-{args.k}-heads.parquet"),
+        out_path=_out(args, cfg, f"results/{args.model}/mmlu/top-{args.k}-heads.parquet"),
         limit=args.limit,
     )
 
@@ -209,12 +231,23 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     from hybrid_retrieval.aggregate import aggregate
 
     cfg = _config(args)
-    if not any(Path(args.results_dir).glob("*/*/*.parquet")):
+    results_dir = args.results_dir or _in_run(cfg, "results")
+    if not any(Path(results_dir).glob("*/*/*.parquet")):
         raise HybridRetrievalError(
-            f"no per-trial result files under {args.results_dir}/<model>/; run an experiment first "
+            f"no per-trial result files under {results_dir}/<model>/; run an experiment first "
             "(`hybrid-retrieval retrieval ...`), or the whole workflow (`snakemake --cores 2`)"
         )
-    aggregate(args.results_dir, args.out_dir, retention_fraction=cfg.claims.retention_fraction)
+    out_dir = args.out_dir or _in_run(cfg, TABLES_DIR)
+    aggregate(results_dir, out_dir, retention_fraction=cfg.claims.retention_fraction)
+
+
+def _report_paths(args: argparse.Namespace, cfg: Config) -> tuple[str, str, str]:
+    """(tables dir, claims csv, figures dir) of the run: `--tables-dir` or the workflow's paths."""
+    return (
+        args.tables_dir or _in_run(cfg, TABLES_DIR),
+        _in_run(cfg, CLAIMS_CSV),
+        _in_run(cfg, FIGURES_DIR),
+    )
 
 
 def _require_tables(tables_dir: str) -> None:
@@ -235,27 +268,37 @@ def cmd_report(args: argparse.Namespace) -> None:
     from hybrid_retrieval.report.render import render_report
 
     cfg = _config(args)
-    _require_tables(args.tables_dir)
-    evaluate_claims(args.tables_dir, CLAIMS_CSV, cfg.claims.model_dump(mode="json"), models=list(cfg.models))
-    Path(FIGURES_DIR).mkdir(parents=True, exist_ok=True)
-    write_figures(args.tables_dir, FIGURES_DIR, formats=tuple(cfg.report.figure_formats))
+    tables_dir, claims_csv, figures_dir = _report_paths(args, cfg)
+    _require_tables(tables_dir)
+    evaluate_claims(tables_dir, claims_csv, cfg.claims.model_dump(mode="json"), models=list(cfg.models))
+    Path(figures_dir).mkdir(parents=True, exist_ok=True)
+    write_figures(tables_dir, figures_dir, formats=tuple(cfg.report.figure_formats))
     render_report(
-        tables_dir=args.tables_dir,
-        claims_csv=CLAIMS_CSV,
+        tables_dir=tables_dir,
+        claims_csv=claims_csv,
         config=cfg.model_dump(mode="json"),
-        benchmarks_dir="logs",
-        out_html=args.out,
+        benchmarks_dir=_in_run(cfg, "logs"),
+        out_html=args.out or _in_run(cfg, "results/report/index.html"),
     )
 
 
 def cmd_paper(args: argparse.Namespace) -> None:
     from hybrid_retrieval.report.latex import build_pdf, write_paper_sources
 
-    _require_tables(args.tables_dir)
+    cfg = _config(args)
+    tables_dir, claims_csv, figures_dir = _report_paths(args, cfg)
+    paper_dir = _in_run(cfg, "paper")
+    if paper_dir != "paper":  # a named run builds from its own copy, as the workflow's copy_paper_source
+        Path(paper_dir).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile("paper/main.tex", Path(paper_dir) / "main.tex")
+    _require_tables(tables_dir)
     write_paper_sources(
-        tables_dir=args.tables_dir, claims_csv=CLAIMS_CSV, figures_dir=FIGURES_DIR, out_dir="paper/generated"
+        tables_dir=tables_dir,
+        claims_csv=claims_csv,
+        figures_dir=figures_dir,
+        out_dir=f"{paper_dir}/generated",
     )
-    if not args.sources_only and not build_pdf("paper", args.out):
+    if not args.sources_only and not build_pdf(paper_dir, args.out or f"{paper_dir}/build/main.pdf"):
         raise HybridRetrievalError(
             "no LaTeX engine (latexmk or pdflatex) on PATH; install texlive or pass --sources-only"
         )
@@ -309,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
         if threads:
             p.add_argument(
                 "--model-dir",
-                help="model directory (default: the config's: resources/models/<model> or the local path)",
+                help="model directory (default: the config's: resources/models/<model> (under runs/<run>/ "
+                "for a config with run:) or the local path)",
             )
         if threads if haystack is None else haystack:  # mmlu reads no haystack
             p.add_argument(
@@ -336,19 +380,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     add(
         "train-toy", cmd_train_toy, "train a toy model of the config into resources/models/<model>"
-    ).add_argument("--out", help="model directory to write (default: resources/models/<model>)")
-    p = add("download-model", cmd_download_model, "download a hub model at its pinned revision", model=False)
+    ).add_argument("--out", help=f"model directory to write (default: resources/models/<model>{IN_RUN})")
+    p = add(
+        "download-model",
+        cmd_download_model,
+        "download a hub model at the commit its config's lock file pins (config/<name>.lock.yaml)",
+        model=False,
+    )
     p.add_argument("--model", help="a hub model of the config")
     p.add_argument("--repo-id", help="instead of --model: a hub repo id (needs --revision, --out)")
     p.add_argument("--revision", help="with --repo-id: the 40-hex commit sha to download")
-    p.add_argument("--out", help="model directory to write (default: resources/models/<model>)")
+    p.add_argument("--out", help=f"model directory to write (default: resources/models/<model>{IN_RUN})")
     p = add(
         "download-haystack",
         cmd_download_haystack,
         "the needle test's essays, pinned and hash-checked",
         model=False,
     )
-    p.add_argument("--out", default=HAYSTACK_DIR, help=f"essay folder to write (default {HAYSTACK_DIR})")
+    p.add_argument("--out", help=f"essay folder to write (default {HAYSTACK_DIR}{IN_RUN})")
     p.add_argument("--from-dir", help="copy from a local PaulGrahamEssays folder instead of downloading")
     p = add("retrieval", cmd_retrieval, "run one needle-test experiment on one model", threads=True)
     p.add_argument(
@@ -380,14 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="override the config's dataset (toy, a CSV dir, .parquet, hub:...)")
     p.add_argument("--out", help="output parquet (default results/<model>/mmlu/top-<k>-heads.parquet)")
     p = add("aggregate", cmd_aggregate, "per-trial rows -> results/tables", model=False)
-    p.add_argument("--results-dir", default="results", help="per-trial results to read (default results)")
-    p.add_argument("--out-dir", default=TABLES_DIR, help=f"where the tables go (default {TABLES_DIR})")
+    p.add_argument("--results-dir", help=f"per-trial results to read (default results{IN_RUN})")
+    p.add_argument("--out-dir", help=f"where the tables go (default {TABLES_DIR}{IN_RUN})")
     p = add("report", cmd_report, "claims, figures and the HTML report", model=False)
-    p.add_argument("--tables-dir", default=TABLES_DIR, help=f"the aggregated tables (default {TABLES_DIR})")
-    p.add_argument("--out", default="results/report/index.html", help="the report (default %(default)s)")
+    p.add_argument("--tables-dir", help=f"the aggregated tables (default {TABLES_DIR}{IN_RUN})")
+    p.add_argument("--out", help=f"the report (default results/report/index.html{IN_RUN})")
     p = add("paper", cmd_paper, "generated LaTeX sources and the PDF", model=False)
-    p.add_argument("--tables-dir", default=TABLES_DIR, help=f"the aggregated tables (default {TABLES_DIR})")
-    p.add_argument("--out", default="paper/build/main.pdf", help="the PDF (default %(default)s)")
+    p.add_argument("--tables-dir", help=f"the aggregated tables (default {TABLES_DIR}{IN_RUN})")
+    p.add_argument("--out", help=f"the PDF (default paper/build/main.pdf{IN_RUN})")
     p.add_argument("--sources-only", action="store_true", help="write paper/generated only")
     p = add("export-schema", cmd_export_schema, "write the config's JSON schema", model=False, config=False)
     p.add_argument(
