@@ -10,7 +10,11 @@ CONFIG ?= config/config.yaml
 PYTHON ?= python3
 TORCH_INDEX ?=
 
-.PHONY: reproduce test system-deps lint clean-results reference check-reference slurm lock rehearsal rehearsal-test
+.PHONY: reproduce test test-unit system-deps lint clean-results reference check-reference slurm lock rehearsal rehearsal-test config-file
+
+# Every target that reads $(CONFIG) checks first that it exists: a typo is an error, never the default run.
+config-file:
+	@test -f '$(CONFIG)' || { echo "CONFIG=$(CONFIG): no such config file; pass an existing one, e.g. CONFIG=config/config.yaml (or config/paper.yaml, config/smoke.yaml)" >&2; exit 2; }
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else \
@@ -26,14 +30,18 @@ $(STAMP): pyproject.toml
 system-deps:
 	@bash scripts/install-system-deps.sh
 
-reproduce: $(STAMP) system-deps
+reproduce: config-file $(STAMP) system-deps
 	@bash scripts/clear-stale-lock.sh
 	$(VENV)/bin/snakemake --configfile $(CONFIG) --profile profiles/local --cores $(CORES)
-	@echo "Report: results/report/index.html  Claims: results/claims.csv  Paper: paper/build/main.pdf"
+	@$(PY) -m hybrid_retrieval.run_summary --config $(CONFIG)
 	-@$(PY) -m hybrid_retrieval.reference check --config $(CONFIG)
 
 test: $(STAMP) system-deps
 	$(VENV)/bin/pytest
+
+# The unit tests alone (minutes): no model suite (tests/model), no workflow runs (tests/workflow).
+test-unit: $(STAMP)
+	$(VENV)/bin/pytest tests/unit
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests workflow benchmarks
@@ -45,15 +53,19 @@ slurm: $(STAMP)
 	@echo "Then: $(VENV)/bin/snakemake --configfile config/paper.yaml --profile profiles/slurm"
 
 # Resolve the config's hub branches/tags again and rewrite its lock file (config/<name>.lock.yaml).
-lock: $(STAMP)
+lock: config-file $(STAMP)
 	$(PY) -m hybrid_retrieval.locking --refresh $(CONFIG)
 
-# Reference outputs (reference/README.md): compare the finished run of $(CONFIG) with them (exit status 0
-# identical, 1 different, 2 no reference), or refresh them from a finished default run on portable numerics.
-check-reference: $(STAMP)
-	$(PY) -m hybrid_retrieval.reference check --config $(CONFIG)
+# Reference outputs (reference/README.md): compare the finished run of $(CONFIG) with them, or refresh them
+# (and ARTIFACT.md's expected verdicts) from a finished default run on portable numerics. The check's exit
+# status is 0 identical, 1 different, 2 no reference or it could not run; GNU make turns every failed
+# recipe into its own status 2, so the recipe prints the check's status, and scripts call the module itself.
+check-reference: config-file $(STAMP)
+	@$(PY) -m hybrid_retrieval.reference check --config $(CONFIG); status=$$?; \
+	  if [ $$status -ne 0 ]; then echo "reference check: exit status $$status (1 different, 2 no reference or the check could not run; the same from $(PY) -m hybrid_retrieval.reference check)" >&2; fi; \
+	  exit $$status
 
-reference: $(STAMP)
+reference: config-file $(STAMP)
 	$(PY) -m hybrid_retrieval.reference refresh --config $(CONFIG)
 
 # The offline dress rehearsal of the real-model path (ARTIFACT.md §3b): stand-ins under the real names on a

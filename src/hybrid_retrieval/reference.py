@@ -7,8 +7,14 @@ on another machine. `compare_reference` checks a run against it and says "identi
 hashes, files and rows differ, or that no reference is committed yet; it never passes on a missing
 reference. The workflow writes its verdict to results/reference_check.json (shown in the report), and
 
-    python -m hybrid_retrieval.reference check      # make check-reference: exit 0 identical, 1 different, 2 none
+    python -m hybrid_retrieval.reference check      # make check-reference: exit 0 identical, 1 different,
+                                                    # 2 no reference, or the check could not run (the message says why)
     python -m hybrid_retrieval.reference refresh    # make reference: after a finished `make reproduce`
+    python -m hybrid_retrieval.reference artifact   # ARTIFACT.md's expected verdicts from reference/claims.csv
+
+The repository (its reference/, the default config/config.yaml and the runs' folders) is found from the
+working directory upwards, so the commands work from any folder of the checkout; a `--config` that does
+not exist is an error (exit 2), never a check of the default run.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid_retrieval.errors import ConfigError, DataError
-from hybrid_retrieval.io import atomic_path, write_json
+from hybrid_retrieval.io import atomic_path, write_json, write_text
 from hybrid_retrieval.provenance import PROVENANCE_FILE, read_provenance
 
 MANIFEST = "MANIFEST.json"
@@ -251,45 +257,159 @@ def write_comparison(
     return result
 
 
-def results_dir_of(config_file: str | os.PathLike[str]) -> str:
-    """results/, or runs/<run>/results for a config that names its run (the Snakefile's workdir)."""
+def repository_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """The checkout holding the workflow: the first folder from `start` (default: the working directory)
+    upwards with a Snakefile and a reference/ folder, else the one this package was installed from (an
+    editable install)."""
+    here = Path(start or Path.cwd()).resolve()
+    package_checkout = Path(__file__).resolve().parents[2]
+    for folder in (here, *here.parents, package_checkout):
+        if (folder / "Snakefile").is_file() and (folder / "reference").is_dir():
+            return folder
+    raise ConfigError(
+        f"no hybrid-retrieval checkout (a folder with Snakefile and reference/) at or above {here}; "
+        "run the command inside the repository, or pass --results and --reference"
+    )
+
+
+def results_dir_of(config_file: str | os.PathLike[str], root: str | os.PathLike[str] = ".") -> Path:
+    """<root>/results, or <root>/runs/<run>/results for a config that names its run (the Snakefile's
+    workdir). A config file that does not exist is an error: checking the default run instead would
+    answer a question nobody asked."""
     from hybrid_retrieval.config import load_config_file
 
-    run = load_config_file(config_file).run if Path(config_file).is_file() else None
-    return f"runs/{run}/results" if run else "results"
+    if not Path(config_file).is_file():
+        raise ConfigError(
+            f"config file {config_file} does not exist; pass an existing one, e.g. CONFIG=config/config.yaml "
+            "(config/paper.yaml, config/smoke.yaml)"
+        )
+    run = load_config_file(config_file).run
+    return Path(root) / "runs" / run / "results" if run else Path(root) / "results"
+
+
+# ------------------------------------------------------------------------ ARTIFACT.md's expected verdicts
+
+ARTIFACT = "ARTIFACT.md"
+VERDICTS_BEGIN = (
+    "<!-- expected-verdicts: generated from reference/claims.csv by `make reference`; do not edit -->"
+)
+VERDICTS_END = "<!-- /expected-verdicts -->"
+VERDICT_COLUMNS = ("claim_id", "model", "status")
+STATUS_ORDER = ("PASS", "FAIL", "INCONCLUSIVE", "NOT RUN")  # others follow in the order they appear
+
+
+def _claims_list(ids: list[str]) -> str:
+    """'claim 1', 'claims 1 and 5', 'claims 1, 2 and 5'."""
+    if len(ids) == 1:
+        return f"claim {ids[0]}"
+    return f"claims {', '.join(ids[:-1])} and {ids[-1]}"
+
+
+def expected_verdicts(claims_csv: str | os.PathLike[str]) -> str:
+    """One sentence per model: which claims PASS, FAIL, ... in `claims_csv` (columns claim_id, model and
+    status at least, any others ignored), models and claims in the file's order."""
+    path = Path(claims_csv)
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in VERDICT_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(f"{path} has no column(s) {missing} (it has {reader.fieldnames}); refresh it")
+        rows = list(reader)
+    if not rows:
+        raise DataError(f"{path} has no claim rows; refresh it from a finished run (make reference)")
+    by_model: dict[str, dict[str, list[str]]] = {}
+    for row in rows:
+        ids = by_model.setdefault(row["model"], {}).setdefault(row["status"], [])
+        if row["claim_id"] not in ids:
+            ids.append(row["claim_id"])
+    sentences = []
+    for model, by_status in by_model.items():
+        order = [s for s in STATUS_ORDER if s in by_status] + [s for s in by_status if s not in STATUS_ORDER]
+        parts = [f"{_claims_list(by_status[status])} {status}" for status in order]
+        sentences.append(f"`{model}`: {'; '.join(parts)}.")
+    return "\n".join(f"- {sentence}" for sentence in sentences)
+
+
+def sync_artifact(
+    artifact: str | os.PathLike[str], claims_csv: str | os.PathLike[str], *, check: bool
+) -> bool:
+    """Write (or with `check`, compare) the block between VERDICTS_BEGIN and VERDICTS_END of `artifact`
+    from `claims_csv`. True when the file was (or is) up to date."""
+    path = Path(artifact)
+    text = path.read_text(encoding="utf-8")
+    if text.count(VERDICTS_BEGIN) != 1 or text.count(VERDICTS_END) != 1:
+        raise DataError(f"{path} needs exactly one {VERDICTS_BEGIN} ... {VERDICTS_END} block")
+    head, rest = text.split(VERDICTS_BEGIN)
+    _, tail = rest.split(VERDICTS_END)
+    new = f"{head}{VERDICTS_BEGIN}\n{expected_verdicts(claims_csv)}\n{VERDICTS_END}{tail}"
+    if new == text:
+        return True
+    if not check:
+        write_text(new, path)
+    return False
 
 
 EXIT_CODES = {"identical": 0, "different": 1, "no_reference": 2}
+EXIT_ERROR = 2  # the check could not run (no such config, no checkout): as "no reference", never a pass
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m hybrid_retrieval.reference", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("command", choices=("check", "refresh"))
+    parser.add_argument("command", choices=("check", "refresh", "artifact"))
     parser.add_argument(
         "--config",
-        default="config/config.yaml",
-        help="the run's config: its results folder (default config/config.yaml)",
+        help="the run's config, which names its results folder (default: the checkout's config/config.yaml)",
     )
     parser.add_argument(
-        "--results", help="the run's results folder (default: results, or runs/<run>/results)"
+        "--results",
+        help="the run's results folder (default: the checkout's results/, or runs/<run>/results)",
     )
-    parser.add_argument("--reference", default="reference", help="the reference folder (default reference)")
+    parser.add_argument("--reference", help="the reference folder (default: the checkout's reference/)")
+    parser.add_argument(
+        "--check", action="store_true", help="artifact: exit 1 if ARTIFACT.md's verdicts are out of date"
+    )
     args = parser.parse_args(argv)
     try:
-        if args.results is None:
-            args.results = results_dir_of(args.config)
-        if args.command == "refresh":
-            manifest = refresh_reference(args.results, args.reference)
-            print(
-                f"reference: {len(manifest['files'])} files written to {args.reference} from {args.results}"
-            )
+        root = (
+            repository_root()
+            if None in (args.results, args.reference) or args.command == "artifact"
+            else None
+        )
+        reference_dir = Path(args.reference) if args.reference else root / "reference"
+        if args.command == "artifact":
+            current = sync_artifact(root / ARTIFACT, reference_dir / CLAIMS, check=args.check)
+            if args.check and not current:
+                print(
+                    f"{root / ARTIFACT}: expected verdicts out of date; run `python -m hybrid_retrieval.reference artifact`",
+                    file=sys.stderr,
+                )
+                return 1
+            print(f"{root / ARTIFACT}: expected verdicts from {reference_dir / CLAIMS}")
             return 0
-        result = compare_reference(args.results, args.reference)
-    except (ConfigError, DataError) as err:
+        if args.results is None:
+            config = args.config or root / "config" / "config.yaml"
+            args.results = results_dir_of(config, root)
+        elif args.config and not Path(args.config).is_file():
+            results_dir_of(args.config)  # the same error: a config that does not exist is never ignored
+        if args.command == "refresh":
+            manifest = refresh_reference(args.results, reference_dir)
+            print(f"reference: {len(manifest['files'])} files written to {reference_dir} from {args.results}")
+            if root is not None and (root / ARTIFACT).is_file():
+                sync_artifact(root / ARTIFACT, reference_dir / CLAIMS, check=False)
+                print(f"{root / ARTIFACT}: expected verdicts from {reference_dir / CLAIMS}")
+            return 0
+        if not (Path(args.results) / PROVENANCE_FILE).is_file():
+            raise DataError(
+                f"no finished run in {args.results} (no {PROVENANCE_FILE}): run `make reproduce"
+                + (f" CONFIG={args.config}`" if args.config else "`")
+                + " first, or pass the run's --config"
+            )
+        result = compare_reference(args.results, reference_dir)
+    except (ConfigError, DataError, OSError) as err:
         print(f"reference {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     print(format_comparison(result))
     return EXIT_CODES[result["status"]]
 
