@@ -39,9 +39,10 @@ reproduce: config-file $(STAMP) system-deps
 test: $(STAMP) system-deps
 	$(VENV)/bin/pytest
 
-# The unit tests alone (minutes): no model suite (tests/model), no workflow runs (tests/workflow).
+# The unit tests alone (minutes): no model suite (tests/model), no Snakemake run (tests/workflow), nothing
+# marked slow or workflow.
 test-unit: $(STAMP)
-	$(VENV)/bin/pytest tests/unit
+	$(VENV)/bin/pytest tests/unit -m "not slow and not workflow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests workflow benchmarks
