@@ -300,6 +300,11 @@ class Exposure(Experiment):
         "query, and no manipulation at a step whose needle is out of the window; 'per_head_causal' = ours "
         "(each head's own mass over the needle keys each query sees; acts out of the window too) (deviation)",
     )
+    # The authors ran exposure inside their sparsification k loop (NIAH pred.py); their k for it is not
+    # recorded (no stored config has a weight_manipulation section). Every stored RecurrentGemma-2B config
+    # has k = [10] = all its heads, in generation: the default is H (deviations table, "Exposure k").
+    k: HeadCount = Field("H", description="Heads kept per attention layer by entropy top-k while the exposure modes run ('H' = all heads, the default: sparsification a no-op).")
+    phase: Phase = Field("generation", description="Phase of that top-k sparsification during the exposure grid.")
 
 
 class RandomHeads(Strict):
@@ -413,7 +418,7 @@ class Sparsification(Strict):
 
 
 # Sections whose conditions rank heads (they receive `head_score` in their settings).
-SPARSIFYING_SECTIONS = ("attention_ablation", "jrt", "sparsity_sweep", "recordings", "mmlu", "glue")
+SPARSIFYING_SECTIONS = ("attention_ablation", "jrt", "exposure", "sparsity_sweep", "recordings", "mmlu", "glue")
 
 
 class Config(Strict):
@@ -508,6 +513,7 @@ class Config(Strict):
             "experiments.sparsity_sweep.k": ("sparsity_sweep", [] if ex.sparsity_sweep.k == "all" else ex.sparsity_sweep.k),
             "experiments.mmlu.k": ("mmlu", ex.mmlu.k),
             "experiments.recordings.k": ("recordings", [ex.recordings.k]),
+            "experiments.exposure.k": ("exposure", [ex.exposure.k]),
         }
         checks = [(where, self.models_for(section), ks) for where, (section, ks) in sections.items()]
         checks += [(f"claims.mmlu_k.{m}", [m], [k]) for m, k in self.claims.mmlu_k.items()]

@@ -191,10 +191,15 @@ def experiment_specs(
         # Both prompts under one spec: run_retrieval replaces a spec's rows that are not in its trials.
         return [(_topk(resolve_k(k, loaded), settings["phase"], score), (False, True)) for k in settings["k"]]
     if experiment == "exposure":
+        # inside entropy top-k at the section's k and phase, as the authors ran it in their k loop (pred.py)
+        k = resolve_k(settings.get("k", "H"), loaded)
         return [
             (
                 InterventionSpec(
-                    kind="none",
+                    kind="entropy_topk",
+                    k=k,
+                    phase=settings.get("phase", "generation"),
+                    head_score=score,
                     generation_mode=g,
                     prefill_mode=p,
                     exposure_rule=settings.get("rule", "authors"),

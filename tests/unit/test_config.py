@@ -137,7 +137,8 @@ def test_grid_override_and_params_are_plain_dicts() -> None:
     assert grid["context_lengths"] == [80] and grid["depths"] == [0.0, 100.0]
     assert cfg.haystack_params("toy-jamba") == {"kind": "synthetic", "language_seed": 0, "seed": 0}
     assert cfg.settings("jrt") == {"k": [0, 1], "phase": "generation", "head_score": "entropy"}
-    assert "head_score" not in cfg.settings("exposure")  # only sections that rank heads get it
+    assert "head_score" not in cfg.settings("baseline")  # only sections that rank heads get it
+    assert cfg.settings("exposure")["head_score"] == "entropy"  # exposure runs inside top-k (k, phase)
     assert cfg.toy_params("toy-jamba")["overrides"]["steps"] == 8
     with pytest.raises(ConfigError, match="unknown model 'nope'"):
         cfg.model_params("nope")
