@@ -9,7 +9,8 @@ builds the stand-ins (`hybrid_retrieval.standins`), starts olah (`scripts/olah-h
 when the run fails. The command line adds to the config only what this machine needs: `device=cpu` and
 float32 (no GPU) and, without network, the essays from a local folder (`HR_ESSAYS_DIR`, or ../shared/data/
 paul_graham_essays beside the checkout; without one the synthetic haystack, said in the log). The test
-`tests/workflow/test_rehearsal.py` drives the same pieces and checks the results.
+`tests/workflow/test_rehearsal.py` drives the same pieces and checks the results; `kill_a_running_job` is
+its SLURM kill, confirmed through sacct (a job that ended before the kill landed is not counted).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,6 +146,77 @@ def run_snakemake(
     cmd = [sys.executable, "-m", "snakemake", *snakemake_args(repo, essays_dir()), *extra]
     log.info("running: %s", " ".join(cmd))
     return subprocess.run(cmd, cwd=repo, env=env, text=True, capture_output=capture, timeout=timeout)
+
+
+# sacct states of a job that has not ended yet (anything else, e.g. COMPLETED, FAILED, "CANCELLED by 0", is final)
+_ACTIVE_STATES = {"", "PENDING", "RUNNING", "REQUEUED", "RESIZING", "SUSPENDED", "COMPLETING", "CONFIGURING"}
+
+
+@dataclass
+class KilledJob:
+    job_id: str
+    state: str  # sacct's State: FAILED
+    exit_code: str  # sacct's ExitCode, "<exit>:<signal>": "0:9"
+    missed: list[str]  # jobs that ended on their own before the kill landed (a race), then skipped
+
+
+def running_jobs() -> list[str]:
+    """The ids of the SLURM jobs squeue lists as RUNNING."""
+    out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def kill_batch(job_id: str) -> None:
+    """SIGKILL a job's batch script: SLURM then ends the job FAILED (a plain scancel ends it "CANCELLED by
+    <uid>", which snakemake-executor-plugin-slurm 2.8.0 never recognises: it waits forever)."""
+    # rc 1 when the job is already completing: sacct then says how it ended
+    subprocess.run(["scancel", "--batch", "--signal=KILL", job_id], capture_output=True, text=True)
+
+
+def job_end(job_id: str, timeout: float = 180) -> tuple[str, str]:
+    """(State, ExitCode) of a job once accounting records its end (sacct); TimeoutError if it does not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(
+            ["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "State,ExitCode"], capture_output=True, text=True
+        ).stdout.strip()
+        state, _, exit_code = out.splitlines()[0].partition("|") if out else ("", "", "")
+        if state not in _ACTIVE_STATES:
+            return state, exit_code
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"SLURM job {job_id} has not ended within {timeout:.0f} s (sacct: {out!r})")
+        time.sleep(1)
+
+
+def killed_by_signal(state: str, exit_code: str, signal: int = 9) -> bool:
+    """Whether sacct says the job ended FAILED by `signal` (ExitCode "<exit>:<signal>", or 128+signal)."""
+    code, _, sig = exit_code.partition(":")
+    return state == "FAILED" and (sig == str(signal) or code == str(128 + signal))
+
+
+def kill_a_running_job(still_running: Callable[[], bool], timeout: float = 2400) -> KilledJob | None:
+    """Kill one running SLURM job for good: SIGKILL its batch script, then check through sacct that it
+    ended FAILED by the signal. A job that ended otherwise (the kill raced with its normal end) does not
+    count: the next running job is tried. None when `still_running()` turns false (or `timeout` passes)
+    before a kill landed."""
+    missed: list[str] = []
+    deadline = time.monotonic() + timeout
+    while still_running() and time.monotonic() < deadline:
+        candidates = [j for j in running_jobs() if j not in missed]
+        if not candidates:
+            time.sleep(2)
+            continue
+        job = max(candidates, key=lambda j: (len(j), j))  # the newest: the least likely to be about to end
+        kill_batch(job)
+        state, exit_code = job_end(job)
+        if killed_by_signal(state, exit_code):
+            log.info("SLURM job %s killed: %s %s", job, state, exit_code)
+            return KilledJob(job, state, exit_code, missed)
+        log.info(
+            "SLURM job %s ended %s (%s) before the kill landed; trying another job", job, state, exit_code
+        )
+        missed.append(job)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

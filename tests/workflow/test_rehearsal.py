@@ -6,7 +6,9 @@ Checked: the recorded commits equal the served ones and the lock file; no decoy 
 report and paper are built and name the stand-ins' commits; a second run runs nothing; a new commit on a
 stand-in's main is ignored until the lock is refreshed, then picked up; a running job killed by SLURM
 (`scancel --batch --signal=KILL`: SLURM kills the job's processes, the job ends FAILED) is retried and the
-run completes with the same tables.
+run completes with the same tables. The kill cannot race with the job's end: it counts only when sacct says
+the job ended FAILED by the signal; a job that completed first is skipped and the next running one killed
+(`rehearsal.kill_a_running_job`, tested on its own in test_rehearsal_kill.py).
 
 Why not a plain `scancel`: sacct then reports the state "CANCELLED by <uid>", which
 snakemake-executor-plugin-slurm 2.8.0 (the newest release) compares against its exact state names, finds
@@ -132,33 +134,38 @@ def test_rehearsal_through_olah_and_slurm(tmp_path: Path, capsys: pytest.Capture
         lock = yaml.safe_load((repo / "config/rehearsal.lock.yaml").read_text())["repos"]
         assert lock[rg2b]["commit"] == new
 
-        # the refreshed model reruns; SLURM kills one of its running jobs, which is retried
+        # the refreshed model reruns; SLURM kills one of its running jobs, which is retried. The kill counts
+        # only when sacct says the job ended FAILED by SIGKILL: a job that ended on its own first (the kill
+        # raced with its end) is skipped and another running job killed.
         cmd = [sys.executable, "-m", "snakemake", *rehearsal.snakemake_args(repo, rehearsal.essays_dir())]
         with open(tmp_path / "third.log", "w") as log_file:
             proc = subprocess.Popen(
                 cmd, cwd=repo, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True
             )
-            cancelled = None
             deadline = time.monotonic() + 2400
-            while proc.poll() is None and time.monotonic() < deadline:
-                if cancelled is None:
-                    running = subprocess.run(
-                        ["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True
-                    ).stdout.split()
-                    if running:
-                        cancelled = running[0]
-                        subprocess.run(["scancel", "--batch", "--signal=KILL", cancelled], check=True)
-                        _say(capsys, f"scancel --batch --signal=KILL {cancelled}")
-                time.sleep(2)
-            if proc.poll() is None:  # hung (e.g. a job whose end the plugin never sees): stop it, then fail
-                proc.kill()
-                proc.wait()
+            try:
+                killed = rehearsal.kill_a_running_job(lambda: proc.poll() is None, timeout=2400)
+                if killed is not None:
+                    _say(
+                        capsys,
+                        f"SLURM job {killed.job_id} ended {killed.state} {killed.exit_code} by the kill",
+                    )
+                    _say(capsys, f"jobs that ended before their kill landed: {killed.missed or 'none'}")
+                proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:  # hung (e.g. a job whose end the plugin never sees): fail
                 tail = (tmp_path / "third.log").read_text()[-6000:]
                 pytest.fail(f"the run with the killed job did not finish within 40 minutes:\n{tail}")
+            finally:  # stopped before the servers, whatever went wrong
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
         third = (tmp_path / "third.log").read_text()
         assert proc.returncode == 0, third[-6000:]
-        assert cancelled is not None, "no running SLURM job was seen to cancel"
-        assert f"SLURM-job '{cancelled}' failed" in third, third[-6000:]  # seen as failed, then retried
+        assert killed is not None, (
+            f"no running SLURM job could be killed before the run ended:\n{third[-6000:]}"
+        )
+        assert f"SLURM-job '{killed.job_id}' failed" in third, third[-6000:]  # seen as failed ...
+        assert "Trying to restart job" in third, third[-6000:]  # ... and retried
         baseline = pl.read_parquet(run / "results/recurrentgemma-2b/retrieval/baseline.parquet")
         assert set(baseline["revision"]) == {new}
         assert _tables(run).keys() == tables.keys()
