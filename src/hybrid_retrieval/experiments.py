@@ -29,6 +29,7 @@ from typing import Any
 import polars as pl
 import torch
 
+from hybrid_retrieval.canary import canary_phases, check_interventions
 from hybrid_retrieval.decoding import resolve_prefill_boundary
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.evaluate import run_conditions
@@ -317,6 +318,9 @@ def run_experiment(
         "%s on %s: %d conditions x %d trials", experiment, loaded.name, len(conditions), len(trials[False])
     )
     boundary = resolve_prefill_boundary(model.get("prefill_boundary", "auto"), loaded)
+    first = [t for jrt in trials for t in trials[jrt]][:1]
+    if first:  # the canary: the interventions act in every phase used, before any row is written
+        check_interventions(loaded, first[0].input_ids, canary_phases(s for s, _ in conditions), boundary)
     if progress_path == "auto":
         progress_path = progress_file(
             out_path,
@@ -402,6 +406,9 @@ def run_head_scores(
     check_limit(limit)
     loaded = load(model_dir, model, device=device, threads=threads)
     trials = grid_trials(loaded, grid, haystack, prompt_variants(model), haystack_dir=haystack_dir)[:limit]
+    if trials:  # the canary, before any row is written
+        boundary = resolve_prefill_boundary(model.get("prefill_boundary", "auto"), loaded)
+        check_interventions(loaded, trials[0].input_ids, canary_phases([_topk(0, settings["phase"])]), boundary)
     table = head_scores(
         loaded,
         trials,
@@ -434,13 +441,16 @@ def run_recording(
     trials = grid_trials(loaded, grid, haystack, prompt_variants(model), haystack_dir=haystack_dir)
     chosen = trials[: int(settings["max_trials"])][:limit]
     spec = _topk(resolve_k(settings["k"], loaded), settings["phase"], settings.get("head_score", "entropy"))
+    boundary = resolve_prefill_boundary(model.get("prefill_boundary", "auto"), loaded)
+    if chosen:  # the canary, before any row is written
+        check_interventions(loaded, chosen[0].input_ids, canary_phases([spec]), boundary)
     table = record_attention(
         loaded,
         chosen,
         spec,
         max_new_tokens=int(settings["max_new_tokens"]),
         out_path=out_path,
-        prefill_boundary=resolve_prefill_boundary(model.get("prefill_boundary", "auto"), loaded),
+        prefill_boundary=boundary,
     )
     return mark_limited(table, limit, out_path)
 

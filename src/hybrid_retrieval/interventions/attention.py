@@ -84,7 +84,7 @@ class Controller(PhaseTracker):
         needle_spans: NeedleSpans | None,
         recorder: Recorder | None,
     ) -> None:
-        super().__init__(spec)
+        super().__init__(spec, [layer.layer_index for layer in layers])
         self.layers = {id(layer.module): layer for layer in layers}
         self.needle_spans = needle_spans
         self.recorder = recorder
@@ -109,6 +109,12 @@ class Controller(PhaseTracker):
         mode = spec.generation_mode if phase == "generation" else spec.effective_prefill_mode
 
         groups = layer.num_heads // layer.num_kv_heads
+        if num_heads != layer.num_heads or key.shape[1] * groups != num_heads:
+            # a wrong adapter would broadcast silently (one KV head against many query heads)
+            raise InterventionError(
+                f"{type(module).__name__} (layer {layer.layer_index}) computes {num_heads} query and "
+                f"{key.shape[1]} KV heads, but its adapter reports {layer.num_heads} and {layer.num_kv_heads}"
+            )
         key_states = _repeat_kv(key, groups)
         value_states = _repeat_kv(value, groups)
 

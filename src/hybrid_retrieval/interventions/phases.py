@@ -1,7 +1,10 @@
 """Which attention call is prefill and which a generation step, and whether the spec acts on it.
 
 A forward pre-hook on the decoder (`model.base_model`) records how many tokens the cache held before the
-call (`past`); a forward hook clears it. A call is a *generation step* when it feeds one token on top of a
+call (`past`), read from the attention layers' own cache entries (`cache.get_seq_length(layer_index)` of
+each, which must agree), not from the cache's reported length: a cache whose layer 0 is not attention, or
+that counts tokens its own way (MiniMax's reports 0), would make every decode step look like prefill and a
+generation-phase intervention silently do nothing. A forward hook clears it. A call is a *generation step* when it feeds one token on top of a
 non-empty cache (`query_len == 1 and past > 0`); everything else is *prefill*. That holds for
 `model.generate` and for a manual greedy loop passing `cache=`/`past_key_values=`; a loop without a cache
 (re-feeding the whole sequence) is all prefill. Head masks and mixer ablation act in the spec's `phase`
@@ -11,6 +14,7 @@ the call's phase.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -23,14 +27,36 @@ from hybrid_retrieval.interventions.spec import InterventionSpec, Phase
 class PhaseTracker:
     """The decoder hooks and the phase of the current call (one per active intervention)."""
 
-    def __init__(self, spec: InterventionSpec) -> None:
+    def __init__(self, spec: InterventionSpec, cache_indices: Sequence[int] = ()) -> None:
         self.spec = spec
+        # the attention layers' indices in the cache (their decoder layer indices); () = the cache's length
+        self.cache_indices = tuple(cache_indices)
         self.past: int | None = None  # tokens in the cache before the current forward
 
     # hooks on the decoder ---------------------------------------------------------------------------
     def begin_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         cache = kwargs.get("cache", kwargs.get("past_key_values"))
-        self.past = int(cache.get_seq_length()) if cache is not None else 0
+        self.past = 0 if cache is None else self.cached_tokens(cache)
+
+    def cached_tokens(self, cache: Any) -> int:
+        """Tokens cached before this call, as every attention layer's own cache entry holds them."""
+        if not self.cache_indices:
+            return int(cache.get_seq_length())
+        lengths = {}
+        for index in self.cache_indices:
+            try:
+                lengths[index] = int(cache.get_seq_length(index))
+            except ValueError as error:  # transformers: that entry is a linear-attention (SSM) layer
+                raise InterventionError(
+                    f"the cache entry of attention layer {index} holds no attention keys ({error}); the "
+                    "model's adapter names a layer that is not attention"
+                ) from error
+        if len(set(lengths.values())) > 1:
+            raise InterventionError(
+                f"the attention layers' cache entries disagree on the cached tokens ({lengths}); the phase of "
+                "this call cannot be told, so no intervention runs on it"
+            )
+        return lengths[self.cache_indices[0]]
 
     def end_forward(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
         self.past = None
