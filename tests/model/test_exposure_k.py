@@ -44,3 +44,27 @@ def test_a_toy_refuses_an_exposure_k_above_its_heads() -> None:
         load_config(data)
     data["experiments"]["exposure"]["k"] = "H"
     assert load_config(data).settings("exposure")["k"] == "H"
+
+
+def test_at_all_heads_the_exposure_outputs_equal_unsparsified_exposure(loaded, tmp_path) -> None:
+    """k = H keeps every head: the default changes the rows' condition, not what the model generates."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_evaluate import tiny_trials
+
+    from hybrid_retrieval.evaluate import run_conditions
+    from hybrid_retrieval.interventions import InterventionSpec
+
+    trials = tiny_trials(loaded.tokenizer, lengths=(48,), depths=(0, 100))
+    modes = {**MODES, "generation_modes": ["omit", "only"], "prefill_modes": ["follow"]}
+    topk = [spec for spec, _ in experiment_specs("exposure", modes, loaded)]
+    plain = [s.model_copy(update={"kind": "none", "k": None}) for s in topk]
+    assert all(isinstance(s, InterventionSpec) for s in plain)
+    rows = run_conditions(
+        loaded, trials, topk + plain, experiment="exposure", max_new_tokens=4, batch_size=2,
+        out_path=tmp_path / "rows.parquet",
+    )  # fmt: skip
+    outputs = {(r["kind"], r["generation_mode"], r["trial_id"]): r["output"] for r in rows.iter_rows(named=True)}
+    for (kind, mode, trial), output in outputs.items():
+        assert output == outputs[("none" if kind == "entropy_topk" else "entropy_topk", mode, trial)]
