@@ -467,8 +467,10 @@ class Config(Strict):
             real = sorted(n for n in (mmlu.models or names) if not isinstance(self.models[n], ToyModel))
             if real:
                 raise ValueError(
-                    f"experiments.mmlu.dataset 'toy' has no questions for non-toy model(s) {real}; set dataset to "
-                    "an MMLU CSV directory (or .parquet, hub:cais/mmlu) or limit experiments.mmlu.models to toys"
+                    f"experiments.mmlu.dataset 'toy' has no questions for non-toy model(s) {real} (MMLU is on by "
+                    "default); for retrieval only set experiments.mmlu.enabled: false, otherwise set "
+                    "experiments.mmlu.dataset to hub (cais/mmlu), an MMLU CSV directory or a .parquet file, or "
+                    "limit experiments.mmlu.models to toys"
                 )
         glue = self.experiments.glue
         if glue.enabled:
