@@ -3,6 +3,9 @@
 # they run on the submit host (compute nodes are often offline).
 
 
+# A killed or requeued training job resumes from its checkpoint in resources/models/.progress/ (written by
+# models.toy.checkpoint, removed when the model is done): deliberately not an output, since Snakemake
+# deletes a failed job's outputs.
 rule train_toy_model:
     output:
         directory("resources/models/{model}"),
