@@ -13,6 +13,11 @@ Tables (INTERFACES.md "Aggregation and report"):
 - `glue_summary`: GLUE per model x dataset x task x metric x condition (acc; mcc for CoLA; f1 for MRPC,
   QQP, as lm-eval reports them), with retention value(k) / value(all heads).
 - `heads`: head scores joined with the attention recordings (kept rate, needle mass) per layer x head.
+- `retrieval_trials`: every retrieval trial (keys, cell, haystack, needle, prompt hash, outcome): what the
+  claims pair (the same trial under two conditions) and count once per distinct prompt.
+- `mmlu_items`: every multiple-choice question's outcome per condition (the claims' paired bootstrap).
+Rates count trials; `n_distinct` beside `n` counts distinct model inputs (prompt hashes): greedy decoding
+of one input gives one output, so duplicates are not independent evidence (ARTIFACT.md, "Evidence").
 Polars `group_by` does not keep order, so every table is sorted before it is written.
 """
 
@@ -51,6 +56,10 @@ RETRIEVAL_COLUMNS: dict[str, pl.DataType] = {
     "score": pl.Float64(),
     "exact": pl.Boolean(),
     "reachable": pl.Boolean(),
+    "trial_id": pl.String(),
+    "haystack": pl.String(),
+    "needle": pl.String(),
+    "prompt_hash": pl.String(),
 }
 MC_COLUMNS: dict[str, pl.DataType] = {
     "model": pl.String(),
@@ -62,6 +71,7 @@ MC_COLUMNS: dict[str, pl.DataType] = {
     "kept_fraction": pl.Float64(),
     "phase": pl.String(),
     "subject": pl.String(),
+    "question_id": pl.String(),
     "correct": pl.Boolean(),
 }
 GLUE_COLUMNS: dict[str, pl.DataType] = {
@@ -120,6 +130,8 @@ TABLE_NAMES = (
     "mmlu_subjects",
     "glue_summary",
     "heads",
+    "retrieval_trials",
+    "mmlu_items",
 )
 
 
@@ -199,6 +211,7 @@ def summarize_retrieval(trials: pl.DataFrame, *, by_cell: bool = False) -> pl.Da
         counted.sum().cast(pl.Int64).alias("n"),
         (pl.col("exact") & counted).sum().cast(pl.Int64).alias("n_exact"),
         (pl.col("score").filter(counted).mean() / 5.0).alias("mean_score"),
+        pl.col("prompt_hash").filter(counted).n_unique().cast(pl.Int64).alias("n_distinct"),
         pl.len().cast(pl.Int64).alias("n_all"),
         pl.col("exact").sum().cast(pl.Int64).alias("n_exact_all"),
         pl.col("reachable").all().alias("reachable"),
@@ -209,7 +222,7 @@ def summarize_retrieval(trials: pl.DataFrame, *, by_cell: bool = False) -> pl.Da
     )
     extra = ["reachable"] if by_cell else ["n_all", "exact_rate_all"]
     return out.select(
-        *keys, "n", "n_exact", "exact_rate", "ci_low", "ci_high", "mean_score", *extra
+        *keys, "n", "n_distinct", "n_exact", "exact_rate", "ci_low", "ci_high", "mean_score", *extra
     ).sort(keys, nulls_last=True)
 
 
@@ -261,6 +274,7 @@ def sparsity_curve(summary: pl.DataFrame, *, experiment: str = "sparsity_sweep")
         "num_heads",
         "kept_fraction",
         "n",
+        "n_distinct",
         "exact_rate",
         "ci_low",
         "ci_high",
@@ -411,6 +425,8 @@ def aggregate(
         "mmlu_subjects": mmlu_summary(mc, by_subject=True),
         "glue_summary": glue_summary(load_glue_rows(results_dir)),
         "heads": head_table(scores, recordings),
+        "retrieval_trials": trials.sort([*CELL_KEYS, "trial_id"], nulls_last=True),
+        "mmlu_items": mc.sort([*MC_KEYS, "subject", "question_id"], nulls_last=True),
     }
     written = {}
     for name in TABLE_NAMES:

@@ -1,16 +1,23 @@
-"""The five claims of the paper (arXiv 2510.19861; listed in ARTIFACT.md) checked against the aggregated tables.
+"""The paper's claims (arXiv 2510.19861, abstract; listed in ARTIFACT.md) decided from the aggregated tables.
 
-One row per claim x model in `results/claims.csv`: claim_id, claim, model, paper_value, measured,
-tolerance, status (PASS / FAIL / NOT RUN), detail. NOT RUN means the table or the rows a claim needs
-are absent (the experiment was not part of the config), never that the check failed. Thresholds are
-config values (`ClaimsConfig`), because the paper gives numbers only in its abstract.
+One row per claim x model in `results/claims.csv` (CLAIMS_COLUMNS): the claim, the sentence of the paper it
+tests (`quote`), whether the claim is the paper's for this model or our extension of it (`scope`: the paper
+ran needle exposure on RecurrentGemma only), the deciding statistic's estimate, its confidence interval at
+`level` and its n (distinct prompts or questions), the threshold it is compared with, the status and, for an
+INCONCLUSIVE verdict, about how many trials per condition would decide it and the config key that sets them.
+
+Status (hybrid_retrieval.statistics): PASS when the whole interval meets the criterion, FAIL when the whole
+interval violates it, INCONCLUSIVE when it straddles the threshold, NOT RUN when the rows a claim needs are
+absent (never that a check failed). A claim checked on several cells FAILs if any cell fails and PASSes only
+if every cell passes. Trials with identical model inputs under one condition count once (prompt hashes).
+Thresholds are config values (`ClaimsConfig`): the paper gives words ("0%", "near-perfect"), we give numbers.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -20,61 +27,148 @@ import pydantic
 from hybrid_retrieval.aggregate import read_table
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import write_csv
+from hybrid_retrieval.statistics import (
+    FAIL,
+    INCONCLUSIVE,
+    NOT_RUN,
+    PASS,
+    Decision,
+    combine,
+    decide_paired_difference,
+    decide_rate,
+    decide_ratio,
+)
 
-PASS, FAIL, NOT_RUN = "PASS", "FAIL", "NOT RUN"
-CLAIMS_COLUMNS = ["claim_id", "claim", "model", "paper_value", "measured", "tolerance", "status", "detail"]
+__all__ = ["PASS", "FAIL", "INCONCLUSIVE", "NOT_RUN", "CLAIMS_COLUMNS", "CLAIM_IDS", "evaluate_claims"]
+
+CLAIM_IDS = ("1", "2", "3", "4", "5a", "5b")
 CLAIM_TEXT = {
-    1: "Attention ablation (k = 0) drops needle retrieval to 0%",
-    2: "No SSM compensation: Just Read Twice prompting does not recover retrieval at k = 0, 1, 2",
-    3: "About 15% of attention heads suffice for near-perfect retrieval (Jamba: k = 5 of 32 = 15.6%)",
-    4: "Sparsified model keeps ~84% of its MMLU accuracy (acc(k) / acc(all heads))",
-    5: "Retrieval fails whenever the needle is hidden from attention during generation",
+    "1": "Attention ablation (k = 0) makes needle retrieval fail (0%)",
+    "2": "No SSM compensation: Just Read Twice prompting does not recover retrieval with no attention head (k = 0)",
+    "3": "About 15% of the attention heads keep near-perfect retrieval, and more heads do not lose it",
+    "4": "The sparsified model keeps ~84% of its MMLU accuracy (acc(k) / acc(all heads))",
+    "5a": "Retrieval fails when the needle is hidden from attention during generation",
+    "5b": "With the needle exposed in generation, retrieval needs the context in prefill or in generation",
 }
+# The sentence of the paper's abstract each claim tests (the report and the paper show it).
+CLAIM_QUOTES = {
+    "1": "attention ablation causes catastrophic retrieval failure (0% accuracy)",
+    "2": "SSM layers show no compensatory mechanisms even with improved prompting",
+    "3": "sparsifying attention to just 15% of heads maintains near-perfect retrieval",
+    "4": "while preserving 84% MMLU performance",
+    "5a": "needle tokens must be exposed during generation",
+    "5b": "sufficient context must be available during prefill or generation",
+}
+# Which config key sets the trials behind each claim's deciding cells (named for INCONCLUSIVE verdicts).
+TRIALS_KEYS = {
+    "1": "retrieval.trials_per_cell (the attention_ablation grid)",
+    "2": "experiments.jrt.grid.trials_per_cell",
+    "3": "experiments.sparsity_sweep.grid.trials_per_cell",
+    "4": "experiments.mmlu.max_questions_per_subject (or a larger MC set)",
+    "5a": "experiments.exposure.grid.trials_per_cell",
+    "5b": "experiments.exposure.grid.trials_per_cell",
+}
+EXPOSURE_CLAIMS = ("5a", "5b")  # the paper ran needle exposure on RecurrentGemma only
+CLAIMS_COLUMNS = [
+    "claim_id",
+    "claim",
+    "quote",
+    "scope",
+    "model",
+    "paper_value",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "level",
+    "n",
+    "threshold",
+    "status",
+    "trials_needed",
+    "trials_key",
+    "detail",
+]
+SCHEMA: dict[str, pl.DataType] = {
+    "claim_id": pl.String(),
+    "claim": pl.String(),
+    "quote": pl.String(),
+    "scope": pl.String(),
+    "model": pl.String(),
+    "paper_value": pl.Float64(),
+    "estimate": pl.Float64(),
+    "ci_low": pl.Float64(),
+    "ci_high": pl.Float64(),
+    "level": pl.Float64(),
+    "n": pl.Int64(),
+    "threshold": pl.Float64(),
+    "status": pl.String(),
+    "trials_needed": pl.Int64(),
+    "trials_key": pl.String(),
+    "detail": pl.String(),
+}
+STANDARD = ~pl.col("prompt_variant").str.ends_with("jrt")
+
+
+class ExposureCell(pydantic.BaseModel, extra="forbid", frozen=True):
+    """One cell of the exposure grid that claim 5b decides, and what the claim expects of it."""
+
+    generation_mode: str
+    prefill_mode: str
+    expect: Literal["retrieve", "fail"]
 
 
 class ClaimsConfig(pydantic.BaseModel, extra="forbid", frozen=True):
-    """Thresholds for the claims. Defaults are our choices where the paper gives no number."""
+    """Thresholds for the claims. Defaults are our choices where the paper gives words, not numbers."""
 
-    # Claims 1-3 and 5 say something only about a model that retrieves when intact, claim 4 only about
-    # one above chance on the multiple-choice set: below these, the claim FAILs as "not testable".
-    # Every retrieval rate here counts only the trials whose needle is reachable (within a local
-    # attention window of the first answer step; all trials of a global-attention model).
+    # Confidence level of every interval a verdict is decided from.
+    level: float = pydantic.Field(0.95, gt=0, lt=1)
+    # Gates: claims 1-3 and 5 say something only about a model that retrieves when intact (baseline exact
+    # rate), claim 4 only about one above chance on the multiple-choice set; below, FAIL "not testable".
+    # Every retrieval rate counts only the trials whose needle is reachable (within a local attention
+    # window of the first answer step; all trials of a global-attention model).
     min_intact_exact: float = pydantic.Field(0.8, ge=0, le=1)
     min_intact_accuracy: float = pydantic.Field(0.4, ge=0, le=1)
-    # Claim 1: "0%" with a little slack for a chance hit of the whole sentence.
-    ablation_max_exact: float = pydantic.Field(0.02, ge=0, le=1)
-    # Claim 2: JRT exact rate <= standard prompt exact rate + tolerance at each of these k.
-    jrt_ks: tuple[int, ...] = (0, 1, 2)
+    # "Catastrophic failure (0% accuracy)": the exact rate's interval must lie at or below this (claims 1,
+    # 5a and the "fail" cells of 5b). 0/n decides it from n = 73 distinct prompts at 95%.
+    failure_max: float = pydantic.Field(0.05, ge=0, le=1)
+    # Claim 2 (gate at k = 0 only: with 1-2 heads kept a JRT gain comes through those heads, not the SSM):
+    # JRT exact rate - standard exact rate on the same haystacks <= jrt_tolerance. The k in `jrt_report_ks`
+    # are reported in the detail, not decided.
     jrt_tolerance: float = pydantic.Field(0.05, ge=0, le=1)
-    # Claim 3: the smallest kept fraction with >= retention_fraction x intact exact retrieval must be at
-    # most the paper's 5/32 = 15.6% + sparsity_tolerance. 0.05 lets a model whose head steps are coarse
-    # express "~15%": RG-2B (10 heads) at k = 2 = 20%, RG-9B (16) at k = 3 = 18.75%, Jamba (32) at k = 6.
-    retention_fraction: float = pydantic.Field(0.95, gt=0, le=1)
-    sparsity_paper_fraction: float = 5 / 32
-    sparsity_tolerance: float = pydantic.Field(0.05, ge=0, le=1)
+    jrt_report_ks: tuple[int, ...] = (1, 2)
+    # Claim 3: "near-perfect" in both readings: absolutely (exact rate >= near_perfect_min) and relative to
+    # the intact model on the same prompts (rate(k) - rate(all heads) >= -near_perfect_margin), at the kept
+    # fraction nearest the paper's 5/32 that the model can express and at every larger k below all heads.
+    near_perfect_min: float = pydantic.Field(0.9, ge=0, le=1)
+    near_perfect_margin: float = pydantic.Field(0.1, ge=0, le=1)
+    sparsity_paper_fraction: float = pydantic.Field(5 / 32, gt=0, lt=1)
     sparsity_phase: Literal["generation", "all"] = "generation"
-    # Claim 4: MMLU retention at the chosen k. `mmlu_k` maps model -> k; models not listed use the k
-    # whose kept fraction is nearest the paper's 5/32 (toy models have too few heads for k = 5).
+    # Claim 4: MMLU retention r = acc(k) / acc(all heads) over the same questions (paired bootstrap).
+    # "at_least": r >= 0.84 - tolerance (the paper's "preserving 84%" as a floor); "within": the interval
+    # inside 0.84 +- tolerance (the paper's number itself). k: `mmlu_k`, else nearest 5/32 of the heads.
     mmlu_paper_retention: float = 0.84
     mmlu_tolerance: float = pydantic.Field(0.10, ge=0, le=1)
-    mmlu_mode: Literal["within", "at_least"] = "within"
+    mmlu_mode: Literal["within", "at_least"] = "at_least"
     mmlu_k: dict[str, int] = {}
     mmlu_dataset: str | None = None  # None = every dataset present must pass
-    # Claim 5: every cell with the needle hidden during generation <= exposure_hidden_max, every cell
-    # with the needle visible during generation and an intact prefill >= exposure_visible_min. Only
-    # `keep` is the positive control by default: the paper's text does not say that `only`/`balanced`
-    # (everything but the needle hidden) retrieve; their rates are reported in the detail.
+    bootstrap_seed: int = 0
+    # Claim 5a: every cell with the needle hidden during generation (these modes, any prefill mode).
     exposure_hidden_modes: tuple[str, ...] = ("omit", "null")
-    exposure_visible_modes: tuple[str, ...] = ("keep",)
-    exposure_visible_prefill: tuple[str, ...] = ("keep",)
-    exposure_hidden_max: float = pydantic.Field(0.02, ge=0, le=1)
-    exposure_visible_min: float = pydantic.Field(0.5, ge=0, le=1)
+    # Claim 5b (the authors' exposure modes, ../shared/PAPER.md): generation `only` (attention to the needle
+    # alone) retrieves when the prefill kept the context, fails when the prefill withheld it too (`follow`
+    # = only); generation `keep` retrieves with the context withheld in prefill (prefill `only`).
+    exposure_context_cells: tuple[ExposureCell, ...] = (
+        ExposureCell(generation_mode="only", prefill_mode="keep", expect="retrieve"),
+        ExposureCell(generation_mode="only", prefill_mode="follow", expect="fail"),
+        ExposureCell(generation_mode="keep", prefill_mode="only", expect="retrieve"),
+    )
+    # "Retrieves" for the 5b cells: the exact rate's interval at or above this.
+    retrieve_min: float = pydantic.Field(0.5, ge=0, le=1)
 
 
 @dataclass(frozen=True)
 class ClaimResult:
     status: str
-    measured: float | None = None
+    decision: Decision | None = None
     detail: str = ""
 
 
@@ -90,6 +184,39 @@ def _rows(table: pl.DataFrame | None, model: str, **equal: object) -> pl.DataFra
     for col, value in equal.items():
         df = df.filter(pl.col(col) == value)
     return None if df.is_empty() else df
+
+
+def _distinct(trials: pl.DataFrame) -> pl.DataFrame:
+    """One row per distinct model input (reachable trials only): duplicates are one observation."""
+    return trials.filter(pl.col("reachable")).unique("prompt_hash", keep="first", maintain_order=True)
+
+
+def _rate(trials: pl.DataFrame, direction: str, threshold: float, cfg: ClaimsConfig, label: str) -> Decision | None:
+    rows = _distinct(trials)
+    if rows.is_empty():
+        return None
+    return decide_rate(int(rows["exact"].sum()), rows.height, direction, threshold, cfg.level, label)  # type: ignore[arg-type]
+
+
+PAIR_KEYS = ["context_length", "depth", "haystack", "needle"]
+
+
+def _paired(
+    first: pl.DataFrame, second: pl.DataFrame, on: list[str], direction: str, threshold: float,
+    cfg: ClaimsConfig, label: str,
+) -> Decision | None:
+    """rate(first) - rate(second) over the trials present in both (joined on `on`), each distinct pair of
+    inputs once."""
+    cols = [*on, "prompt_hash", "exact", "reachable"]
+    pairs = first.select(cols).join(second.select(cols), on=on, how="inner", suffix="_2")
+    pairs = pairs.filter(pl.col("reachable") & pl.col("reachable_2")).unique(
+        ["prompt_hash", "prompt_hash_2"], keep="first", maintain_order=True
+    )
+    if pairs.is_empty():
+        return None
+    return decide_paired_difference(
+        pairs["exact"].to_list(), pairs["exact_2"].to_list(), direction, threshold, cfg.level, label  # type: ignore[arg-type]
+    )
 
 
 def _untestable(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> ClaimResult | None:
@@ -118,89 +245,107 @@ def _reach(rows: pl.DataFrame) -> str:
     return "" if n == total else f" over {n} of {total} trials (the rest have the needle beyond the window)"
 
 
-def claim_ablation(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> ClaimResult:
-    if (untestable := _untestable(summary, model, cfg)) is not None:
+def _verdict(decisions: list[Decision], prefix: str = "", suffix: str = "") -> ClaimResult:
+    deciding = combine(decisions)
+    assert deciding is not None
+    cells = "; ".join(d.describe() for d in decisions)
+    return ClaimResult(deciding.status, deciding, f"{prefix}{cells}{suffix}")
+
+
+def claim_ablation(tables: Tables, model: str, cfg: ClaimsConfig) -> ClaimResult:
+    if (untestable := _untestable(tables.summary, model, cfg)) is not None:
         return untestable
-    rows = _rows(summary, model, experiment="attention_ablated")
-    rows = None if rows is None else rows.filter(pl.col("k") == 0)
-    if rows is None or rows.is_empty():
+    rows = _rows(tables.trials, model, experiment="attention_ablated", k=0)
+    if rows is None:
         return ClaimResult(NOT_RUN, detail="no attention_ablated (k = 0) rows")
-    worst = rows.sort(["exact_rate", "phase"], descending=[True, False]).row(0, named=True)
-    measured = worst["exact_rate"]
-    parts = ", ".join(
-        f"{r['phase']}: {_pct(r['exact_rate'])} (n={r['n']}"
-        + (f" reachable of {r['n_all']}" if "n_all" in rows.columns and r["n_all"] != r["n"] else "")
-        + ")"
-        for r in rows.sort("phase").iter_rows(named=True)
-    )
-    status = PASS if measured <= cfg.ablation_max_exact else FAIL
-    return ClaimResult(
-        status,
-        measured,
-        f"exact rate at k = 0 per phase: {parts}; pass if max <= {_pct(cfg.ablation_max_exact)}",
-    )
+    decisions = [
+        d
+        for phase in sorted(rows["phase"].unique().to_list())
+        if (d := _rate(rows.filter(pl.col("phase") == phase), "<=", cfg.failure_max, cfg, f"{phase}: ")) is not None
+    ]
+    if not decisions:
+        return ClaimResult(NOT_RUN, detail="no reachable attention_ablated trial")
+    return _verdict(decisions, "exact rate at k = 0 per phase: ")
 
 
-def claim_jrt(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> ClaimResult:
-    if (untestable := _untestable(summary, model, cfg)) is not None:
+def claim_jrt(tables: Tables, model: str, cfg: ClaimsConfig) -> ClaimResult:
+    if (untestable := _untestable(tables.summary, model, cfg)) is not None:
         return untestable
-    rows = _rows(summary, model, experiment="jrt")
+    rows = _rows(tables.trials, model, experiment="jrt")
     if rows is None:
         return ClaimResult(NOT_RUN, detail="no jrt rows")
-    rows = rows.filter(pl.col("k").is_in(list(cfg.jrt_ks)))
-    is_jrt = pl.col("prompt_variant").str.ends_with("jrt")
-    jrt = rows.filter(is_jrt).select("k", "phase", pl.col("exact_rate").alias("jrt"))
-    std = rows.filter(~is_jrt).select("k", "phase", pl.col("exact_rate").alias("standard"))
-    pairs = jrt.join(std, on=["k", "phase"], how="inner").sort("k", "phase")
-    if pairs.is_empty():
-        return ClaimResult(NOT_RUN, detail=f"no standard/JRT pair at k in {list(cfg.jrt_ks)}")
-    pairs = pairs.with_columns((pl.col("jrt") - pl.col("standard")).alias("gain"))
-    measured = float(pairs["gain"].max())
-    parts = "; ".join(
-        f"k={r['k']}: standard {_pct(r['standard'])}, JRT {_pct(r['jrt'])}"
-        for r in pairs.iter_rows(named=True)
+    on = ["kind", "phase", *PAIR_KEYS]
+    by_k: dict[int, list[Decision]] = {}
+    for k in sorted(rows["k"].drop_nulls().unique().to_list()):
+        at_k = rows.filter(pl.col("k") == k)
+        d = _paired(
+            at_k.filter(~STANDARD), at_k.filter(STANDARD), on, "<=", cfg.jrt_tolerance, cfg, f"k={k}: JRT - standard "
+        )
+        if d is not None:
+            by_k[k] = [d]
+    if 0 not in by_k:
+        return ClaimResult(NOT_RUN, detail="no standard/JRT pair of trials at k = 0")
+    reported = [d for k in cfg.jrt_report_ks if k in by_k for d in by_k[k]]
+    also = (
+        "; reported, not decided (the gain comes through the kept heads): "
+        + "; ".join(f"{d.label}{_pct(d.estimate)} [{_pct(d.low)}, {_pct(d.high)}] (n={d.n})" for d in reported)
+        if reported
+        else ""
     )
-    status = PASS if measured <= cfg.jrt_tolerance else FAIL
-    return ClaimResult(
-        status, measured, f"{parts}; measured = max JRT gain, pass if <= {_pct(cfg.jrt_tolerance)}"
-    )
+    return _verdict(by_k[0], "paired difference in exact rate, same haystacks: ", also)
 
 
-def claim_sparsity(curve: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> ClaimResult:
-    from hybrid_retrieval.aggregate import sparsity_threshold
+def _nearest_k(num_heads: int, fraction: float) -> int:
+    """The k in 1..H-1 whose kept fraction k/H is nearest `fraction`; ties go to the larger k."""
+    candidates = range(1, num_heads)
+    return min(candidates, key=lambda k: (abs(k / num_heads - fraction), -k)) if num_heads > 1 else num_heads
 
-    rows = _rows(curve, model, kind="entropy_topk", phase=cfg.sparsity_phase)
+
+def claim_sparsity(tables: Tables, model: str, cfg: ClaimsConfig) -> ClaimResult:
+    rows = _rows(tables.trials, model, experiment="sparsity_sweep", kind="entropy_topk", phase=cfg.sparsity_phase)
     if rows is None:
         return ClaimResult(NOT_RUN, detail=f"no entropy_topk sweep in phase {cfg.sparsity_phase!r}")
-    # Standard prompts only: JRT is claim 2's business.
-    rows = rows.filter(~pl.col("prompt_variant").str.ends_with("jrt"))
-    found = sparsity_threshold(rows, fraction=cfg.retention_fraction)
-    if found.is_empty():
-        return ClaimResult(NOT_RUN, detail="the sweep has no rows with k")
-    # The worst prompt variant decides; sorting on the variant too keeps ties deterministic.
-    best = found.sort(["kept_fraction", "prompt_variant"], nulls_last=True).row(-1, named=True)
-    if best["reference"] is None or best["reference"] < cfg.min_intact_exact:
+    rows = rows.filter(STANDARD)  # JRT is claim 2's business
+    heads = int(rows["num_heads"].max())
+    intact = rows.filter(pl.col("k") == heads)
+    if intact.is_empty():
+        return ClaimResult(NOT_RUN, detail=f"the sweep has no k = H = {heads} (all heads) point to compare with")
+    intact_rate = _rate(intact, ">=", cfg.min_intact_exact, cfg, "")
+    if intact_rate is None or intact_rate.estimate < cfg.min_intact_exact:
         return ClaimResult(
             FAIL,
             None,
-            f"not testable: exact retrieval with all heads is {_pct(best['reference'])} < "
+            f"not testable: exact retrieval with all heads is {_pct(intact_rate and intact_rate.estimate)} < "
             f"{_pct(cfg.min_intact_exact)}, so the model does not retrieve to begin with",
         )
-    if best["k_min"] is None:
-        return ClaimResult(
-            FAIL,
-            None,
-            f"no k reaches {_pct(cfg.retention_fraction)} of the all-heads rate ({_pct(best['reference'])})",
-        )
-    measured = best["kept_fraction"]
-    limit = cfg.sparsity_paper_fraction + cfg.sparsity_tolerance
-    status = PASS if measured <= limit + 1e-12 else FAIL
+    k_star = _nearest_k(heads, cfg.sparsity_paper_fraction)
+    ks = sorted(k for k in rows["k"].drop_nulls().unique().to_list() if k_star <= k < heads)
+    if not ks or ks[0] != k_star:
+        return ClaimResult(NOT_RUN, detail=f"the sweep lacks k = {k_star} of {heads} (nearest the paper's 5/32)")
+    on = ["prompt_variant", "trial_id"]
+    decisions = []
+    for k in ks:
+        at_k = rows.filter(pl.col("k") == k)
+        absolute = _rate(at_k, ">=", cfg.near_perfect_min, cfg, f"k={k}: ")
+        relative = _paired(at_k, intact, on, ">=", -cfg.near_perfect_margin, cfg, f"k={k} - all heads: ")
+        decisions += [d for d in (absolute, relative) if d is not None]
+    if not decisions:
+        return ClaimResult(NOT_RUN, detail="no reachable sweep trial")
+    deciding = combine(decisions)
+    assert deciding is not None
+    at_star = [d for d in decisions if d.label.startswith(f"k={k_star}")]
     detail = (
-        f"smallest k = {best['k_min']} of {best['num_heads']} heads per layer ({_pct(measured)} kept) reaches "
-        f"{_pct(best['value'])} vs {_pct(best['reference'])} with all heads (>= {_pct(cfg.retention_fraction)} "
-        f"of it); paper: {_pct(cfg.sparsity_paper_fraction)}; pass if <= {_pct(limit)}"
+        f"k = {k_star} of {heads} heads per layer ({_pct(k_star / heads)} kept; paper: 5 of 32 = "
+        f"{_pct(cfg.sparsity_paper_fraction)}), with all heads {_pct(intact_rate.estimate)} (n={intact_rate.n}): "
+        + "; ".join(d.describe() for d in at_star)
+        + (
+            f"; every larger k up to {heads - 1} checked alike ({len(decisions) - len(at_star)} more intervals), "
+            f"deciding: {deciding.describe()}"
+            if len(ks) > 1
+            else ""
+        )
     )
-    return ClaimResult(status, measured, detail)
+    return ClaimResult(deciding.status, deciding, detail)
 
 
 def _chosen_k(rows: pl.DataFrame, model: str, cfg: ClaimsConfig) -> int | None:
@@ -219,33 +364,49 @@ def _chosen_k(rows: pl.DataFrame, model: str, cfg: ClaimsConfig) -> int | None:
     return int(ranked["k"][0])
 
 
-def claim_mmlu(mmlu: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> ClaimResult:
-    rows = _rows(mmlu, model, kind="entropy_topk")
-    if rows is not None and cfg.mmlu_dataset is not None:
-        rows = _rows(rows, model, dataset=cfg.mmlu_dataset)
-    if rows is None:
+def claim_mmlu(tables: Tables, model: str, cfg: ClaimsConfig) -> ClaimResult:
+    summary = _rows(tables.mmlu, model, kind="entropy_topk")
+    items = _rows(tables.mmlu_items, model, kind="entropy_topk")
+    if summary is not None and cfg.mmlu_dataset is not None:
+        summary = _rows(summary, model, dataset=cfg.mmlu_dataset)
+    if summary is None or items is None:
         return ClaimResult(NOT_RUN, detail="no multiple-choice rows under entropy top-k")
-    k = _chosen_k(rows, model, cfg)
-    chosen = None if k is None else rows.filter(pl.col("k") == k)
-    if chosen is None or chosen.is_empty() or chosen["retention"].null_count() == chosen.height:
-        return ClaimResult(NOT_RUN, detail=f"no k = {k} result with an all-heads reference to divide by")
-    worst = chosen.sort(["retention", "dataset"], nulls_last=True).row(0, named=True)
-    if worst["intact_accuracy"] < cfg.min_intact_accuracy:
-        return ClaimResult(
-            FAIL,
-            None,
-            f"not testable: {worst['dataset']} accuracy with all heads is {_pct(worst['intact_accuracy'])} < "
-            f"{_pct(cfg.min_intact_accuracy)} (chance is 25%), so there is nothing to retain",
+    k = _chosen_k(summary, model, cfg)
+    chosen = None if k is None else summary.filter(pl.col("k") == k)
+    if chosen is None or chosen.is_empty():
+        return ClaimResult(NOT_RUN, detail=f"no k = {k} result to compare with all heads")
+    decisions = []
+    for dataset in sorted(chosen["dataset"].unique().to_list()):
+        row = chosen.filter(pl.col("dataset") == dataset).row(0, named=True)
+        heads = int(row["num_heads"])
+        if row["intact_accuracy"] is None:
+            return ClaimResult(NOT_RUN, detail=f"{dataset}: no all-heads result to divide by")
+        if row["intact_accuracy"] < cfg.min_intact_accuracy:
+            return ClaimResult(
+                FAIL,
+                None,
+                f"not testable: {dataset} accuracy with all heads is {_pct(row['intact_accuracy'])} < "
+                f"{_pct(cfg.min_intact_accuracy)} (chance is 25%), so there is nothing to retain",
+            )
+        ds = items.filter(pl.col("dataset") == dataset)
+        key = ["subject", "question_id"]
+        pairs = (
+            ds.filter(pl.col("k") == k)
+            .select(*key, "correct")
+            .join(ds.filter(pl.col("k") == heads).select(*key, pl.col("correct").alias("intact")), on=key)
         )
-    measured = worst["retention"]
-    target, tol = cfg.mmlu_paper_retention, cfg.mmlu_tolerance
-    ok = abs(measured - target) <= tol if cfg.mmlu_mode == "within" else measured >= target - tol
-    rule = f"|r - {target:.2f}| <= {tol:.2f}" if cfg.mmlu_mode == "within" else f"r >= {target - tol:.2f}"
-    detail = (
-        f"{worst['dataset']}: accuracy {_pct(worst['accuracy'])} at k = {k} of {worst['num_heads']} "
-        f"vs {_pct(worst['intact_accuracy'])} with all heads; retention r = {measured:.3f}; pass if {rule}"
-    )
-    return ClaimResult(PASS if ok else FAIL, measured, detail)
+        if pairs.is_empty():
+            return ClaimResult(NOT_RUN, detail=f"{dataset}: no question answered both at k = {k} and with all heads")
+        label = f"{dataset}: acc(k={k} of {heads}) / acc(all heads) = "
+        target, tol = cfg.mmlu_paper_retention, cfg.mmlu_tolerance
+        a, b = pairs["correct"].to_list(), pairs["intact"].to_list()
+        if cfg.mmlu_mode == "at_least":
+            decisions.append(decide_ratio(a, b, ">=", target - tol, cfg.level, cfg.bootstrap_seed, label))
+        else:  # inside the band: both ends decided, the worse one reported
+            low = decide_ratio(a, b, ">=", target - tol, cfg.level, cfg.bootstrap_seed, label)
+            high = decide_ratio(a, b, "<=", target + tol, cfg.level, cfg.bootstrap_seed, label)
+            decisions.append(combine([low, high]))  # type: ignore[arg-type]
+    return _verdict(decisions, "", "; paired percentile bootstrap over questions")
 
 
 def glue_note(glue: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> str:
@@ -265,106 +426,160 @@ def glue_note(glue: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> str:
     return f"GLUE retention at k = {k} (reported, not checked): " + ", ".join(parts)
 
 
-def claim_exposure(summary: pl.DataFrame | None, model: str, cfg: ClaimsConfig) -> ClaimResult:
-    if (untestable := _untestable(summary, model, cfg)) is not None:
+def _exposure_rows(tables: Tables, model: str, cfg: ClaimsConfig) -> pl.DataFrame | ClaimResult:
+    if (untestable := _untestable(tables.summary, model, cfg)) is not None:
         return untestable
-    rows = _rows(summary, model, experiment="exposure")
+    rows = _rows(tables.trials, model, experiment="exposure")
     if rows is None:
         return ClaimResult(NOT_RUN, detail="no exposure rows")
+    return rows
+
+
+def _cell_label(r: Mapping[str, object]) -> str:
+    return f"generation={r['generation_mode']}, prefill={r['prefill_mode']}" + (
+        f", k={r['k']}" if r.get("k") is not None else ""
+    )
+
+
+def claim_hidden(tables: Tables, model: str, cfg: ClaimsConfig) -> ClaimResult:
+    rows = _exposure_rows(tables, model, cfg)
+    if isinstance(rows, ClaimResult):
+        return rows
     hidden = rows.filter(pl.col("generation_mode").is_in(list(cfg.exposure_hidden_modes)))
-    visible = rows.filter(
-        pl.col("generation_mode").is_in(list(cfg.exposure_visible_modes))
-        & pl.col("prefill_mode").is_in(list(cfg.exposure_visible_prefill))
-    )
-    if hidden.is_empty() or visible.is_empty():
-        return ClaimResult(NOT_RUN, detail="the exposure grid lacks hidden or visible generation cells")
-    measured = float(hidden["exact_rate"].max())
-    visible_min = float(visible["exact_rate"].min())
-    modes = ["generation_mode", "prefill_mode"]
-    worst_hidden = hidden.sort(["exact_rate", *modes], descending=[True, False, False]).row(0, named=True)
-    worst_visible = visible.sort(["exact_rate", *modes]).row(0, named=True)
-    ok = measured <= cfg.exposure_hidden_max and visible_min >= cfg.exposure_visible_min
-    others = rows.filter(
-        ~pl.col("generation_mode").is_in([*cfg.exposure_hidden_modes, *cfg.exposure_visible_modes])
-    ).sort(modes)
-    also = "; ".join(
-        f"generation={r['generation_mode']}, prefill={r['prefill_mode']}: {_pct(r['exact_rate'])}"
-        for r in others.iter_rows(named=True)
-    )
-    detail = (
-        f"hidden during generation ({'/'.join(cfg.exposure_hidden_modes)}, {hidden.height} cells): max "
-        f"{_pct(measured)} at generation={worst_hidden['generation_mode']}, prefill={worst_hidden['prefill_mode']} "
-        f"(pass if <= {_pct(cfg.exposure_hidden_max)}); visible ({'/'.join(cfg.exposure_visible_modes)} with "
-        f"prefill {'/'.join(cfg.exposure_visible_prefill)}): min {_pct(visible_min)} at generation="
-        f"{worst_visible['generation_mode']} (pass if >= {_pct(cfg.exposure_visible_min)})"
-        + (f"; also measured: {also}" if also else "")
-    )
-    return ClaimResult(PASS if ok else FAIL, measured, detail)
+    if hidden.is_empty():
+        return ClaimResult(NOT_RUN, detail=f"the exposure grid has no {'/'.join(cfg.exposure_hidden_modes)} cell")
+    decisions = []
+    for cell in hidden.select("generation_mode", "prefill_mode", "k").unique().sort(
+        "generation_mode", "prefill_mode", "k", nulls_last=True
+    ).iter_rows(named=True):
+        cond = (pl.col("generation_mode") == cell["generation_mode"]) & (pl.col("prefill_mode") == cell["prefill_mode"])
+        cond &= pl.col("k").is_null() if cell["k"] is None else pl.col("k") == cell["k"]
+        d = _rate(hidden.filter(cond), "<=", cfg.failure_max, cfg, _cell_label(cell) + ": ")
+        if d is not None:
+            decisions.append(d)
+    if not decisions:
+        return ClaimResult(NOT_RUN, detail="no reachable hidden-needle trial")
+    return _verdict(decisions, "needle hidden during generation, exact rate per cell: ")
 
 
-def criteria(cfg: ClaimsConfig | None = None) -> dict[int, str]:
-    """Each claim's pass criterion in words, from the config: the one place it is stated. ARTIFACT.md
-    quotes `criteria_markdown()` of the defaults (a test keeps them equal) and the report shows it."""
+def claim_context(tables: Tables, model: str, cfg: ClaimsConfig) -> ClaimResult:
+    rows = _exposure_rows(tables, model, cfg)
+    if isinstance(rows, ClaimResult):
+        return rows
+    decisions, missing = [], []
+    for cell in cfg.exposure_context_cells:
+        at = rows.filter(
+            (pl.col("generation_mode") == cell.generation_mode) & (pl.col("prefill_mode") == cell.prefill_mode)
+        )
+        for k in sorted(at["k"].unique().to_list(), key=lambda v: (v is None, v)):
+            sub = at.filter(pl.col("k").is_null() if k is None else pl.col("k") == k)
+            direction, threshold = ("<=", cfg.failure_max) if cell.expect == "fail" else (">=", cfg.retrieve_min)
+            label = _cell_label({**cell.model_dump(), "k": k}) + f" (should {cell.expect}): "
+            if (d := _rate(sub, direction, threshold, cfg, label)) is not None:
+                decisions.append(d)
+        if at.is_empty():
+            missing.append(f"generation={cell.generation_mode}, prefill={cell.prefill_mode}")
+    if missing:
+        return ClaimResult(
+            NOT_RUN,
+            detail="the exposure grid lacks the cells " + "; ".join(missing)
+            + " (experiments.exposure.generation_modes / prefill_modes)",
+        )
+    return _verdict(decisions, "exact rate per cell: ")
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The aggregated tables the claims read (None when absent)."""
+
+    summary: pl.DataFrame | None
+    trials: pl.DataFrame | None
+    mmlu: pl.DataFrame | None
+    mmlu_items: pl.DataFrame | None
+    glue: pl.DataFrame | None
+
+    @classmethod
+    def read(cls, tables_dir: str | os.PathLike[str]) -> Tables:
+        return cls(*(read_table(tables_dir, name) for name in (
+            "retrieval_summary", "retrieval_trials", "mmlu_summary", "mmlu_items", "glue_summary"
+        )))
+
+
+Check = Callable[[Tables, str, ClaimsConfig], ClaimResult]
+# claim id -> (check, paper value, the tables it needs)
+CHECKS: dict[str, tuple[Check, Callable[[ClaimsConfig], float], tuple[str, ...]]] = {
+    "1": (claim_ablation, lambda c: 0.0, ("summary", "trials")),
+    "2": (claim_jrt, lambda c: 0.0, ("summary", "trials")),
+    "3": (claim_sparsity, lambda c: c.sparsity_paper_fraction, ("trials",)),
+    "4": (claim_mmlu, lambda c: c.mmlu_paper_retention, ("mmlu", "mmlu_items")),
+    "5a": (claim_hidden, lambda c: 0.0, ("summary", "trials")),
+    "5b": (claim_context, lambda c: 1.0, ("summary", "trials")),
+}
+
+
+def criteria(cfg: ClaimsConfig | None = None) -> dict[str, str]:
+    """Each claim's criterion in words, from the config: the one place it is stated. ARTIFACT.md quotes
+    `criteria_markdown()` of the defaults (a test keeps them equal) and the report shows it."""
     c = cfg or ClaimsConfig()
+    lvl = f"{100 * c.level:g}%"
     hidden = "/".join(c.exposure_hidden_modes)
-    visible = "/".join(c.exposure_visible_modes)
-    prefill = "/".join(c.exposure_visible_prefill)
-    gate = (
-        f"intact (baseline) exact rate >= {_pct(c.min_intact_exact)}, else FAIL "
-        "\"not testable\". Every retrieval rate counts only trials whose needle is within reach (inside a "
-        "local attention window at the first answer step; all trials for global attention), with the count."
+    cells = "; ".join(
+        f"generation {x.generation_mode} with prefill {x.prefill_mode} should {x.expect}"
+        for x in c.exposure_context_cells
+    )
+    mmlu = (
+        f"the interval lies at or above {c.mmlu_paper_retention - c.mmlu_tolerance:.2f} (the paper's "
+        f"{c.mmlu_paper_retention:.2f} as a floor, less {c.mmlu_tolerance:.2f})"
+        if c.mmlu_mode == "at_least"
+        else f"the interval lies inside {c.mmlu_paper_retention:.2f} +- {c.mmlu_tolerance:.2f}"
     )
     return {
-        0: gate,
-        1: f"max exact rate at k = 0 over the phases run <= {_pct(c.ablation_max_exact)}",
-        2: f"at each k in {list(c.jrt_ks)}: JRT exact rate <= standard-prompt exact rate + {_pct(c.jrt_tolerance)}",
-        3: (
-            f"smallest kept fraction k/H whose exact rate is >= {_pct(c.retention_fraction)} of the all-heads rate "
-            f"(phase {c.sparsity_phase}) <= the paper's {_pct(c.sparsity_paper_fraction)} + "
-            f"{_pct(c.sparsity_tolerance)} = {_pct(c.sparsity_paper_fraction + c.sparsity_tolerance)}"
+        "0": (
+            f"every verdict is decided from a {lvl} confidence interval: PASS when the whole interval meets the "
+            "criterion, FAIL when the whole interval violates it, INCONCLUSIVE when it straddles the threshold "
+            "(with about how many trials per condition would decide it). Rates: Wilson interval; paired "
+            "conditions on the same trials: Newcombe's paired interval; MMLU retention: paired percentile "
+            "bootstrap over questions. Trials with identical model inputs count once. Gate (claims 1, 2, 3, 5): "
+            f"intact (baseline) exact rate >= {_pct(c.min_intact_exact)}, else FAIL \"not testable\"; only "
+            "trials whose needle is within reach of the attention window count"
         ),
-        4: (
-            "MMLU retention r = acc(k) / acc(all heads) with "
-            + (
-                f"|r - {c.mmlu_paper_retention:.2f}| <= {c.mmlu_tolerance:.2f}"
-                if c.mmlu_mode == "within"
-                else f"r >= {c.mmlu_paper_retention - c.mmlu_tolerance:.2f}"
-            )
-            + f"; k from claims.mmlu_k, else the k nearest {_pct(c.sparsity_paper_fraction)} of the heads; "
-            f"all-heads accuracy >= {_pct(c.min_intact_accuracy)} else \"not testable\"; GLUE retention is "
-            "reported beside it, not checked"
+        "1": f"at k = 0, in every phase run, the exact rate's interval lies at or below {_pct(c.failure_max)}",
+        "2": (
+            f"at k = 0, JRT exact rate - standard-prompt exact rate on the same haystacks lies at or below "
+            f"{_pct(c.jrt_tolerance)}; k in {list(c.jrt_report_ks)} are reported, not decided"
         ),
-        5: (
-            f"(a) needle hidden during generation: every cell with generation mode {hidden} (any prefill mode) "
-            f"<= {_pct(c.exposure_hidden_max)}; (b) needle and context available: every cell with generation "
-            f"mode {visible} and prefill mode {prefill} >= {_pct(c.exposure_visible_min)}. Only these are "
-            "checked; the other cells (only/balanced generation, omit/null prefill) are reported in the detail"
+        "3": (
+            f"at k nearest {_pct(c.sparsity_paper_fraction)} of the heads (ties to the larger k) and at every "
+            f"larger k below all heads (phase {c.sparsity_phase}, entropy top-k, standard prompts): exact rate "
+            f">= {_pct(c.near_perfect_min)} (near-perfect, absolutely) and rate(k) - rate(all heads) on the "
+            f"same prompts >= -{_pct(c.near_perfect_margin)} (near-perfect, relative to the intact model)"
+        ),
+        "4": (
+            f"MMLU retention r = acc(k) / acc(all heads) on the same questions: {mmlu}; k from claims.mmlu_k, "
+            f"else nearest {_pct(c.sparsity_paper_fraction)} of the heads; all-heads accuracy >= "
+            f"{_pct(c.min_intact_accuracy)} else \"not testable\"; GLUE retention reported beside it, not checked"
+        ),
+        "5a": (
+            f"every exposure cell with generation mode {hidden} (any prefill mode): exact rate at or below "
+            f"{_pct(c.failure_max)}"
+        ),
+        "5b": (
+            f"{cells}; retrieve = exact rate at or above {_pct(c.retrieve_min)}, fail = at or below "
+            f"{_pct(c.failure_max)}. Claims 5a and 5b are the paper's on RecurrentGemma; on other families "
+            "they are our extension (scope column)"
         ),
     }
 
 
 def criteria_markdown(cfg: ClaimsConfig | None = None) -> str:
     """The criteria as a Markdown list (ARTIFACT.md quotes this text verbatim)."""
-    labels = {0: "Gate (claims 1, 2, 3, 5)"}
+    labels = {"0": "Decision rule and gate"}
     return "\n".join(
-        f"- **{labels.get(claim_id, f'Claim {claim_id}')}**: {text}" for claim_id, text in criteria(cfg).items()
+        f"- **{labels.get(claim_id, f'Claim {claim_id}')}**"
+        + (f" (\"{CLAIM_QUOTES[claim_id]}\")" if claim_id in CLAIM_QUOTES else "")
+        + f": {text}"
+        for claim_id, text in criteria(cfg).items()
     )
-
-
-Check = Callable[[pl.DataFrame | None, str, ClaimsConfig], ClaimResult]
-# claim id -> (table it reads, check, paper value, tolerance from the config)
-CHECKS: dict[int, tuple[str, Check, Callable[[ClaimsConfig], float], Callable[[ClaimsConfig], float]]] = {
-    1: ("retrieval_summary", claim_ablation, lambda c: 0.0, lambda c: c.ablation_max_exact),
-    2: ("retrieval_summary", claim_jrt, lambda c: 0.0, lambda c: c.jrt_tolerance),
-    3: (
-        "sparsity_curve",
-        claim_sparsity,
-        lambda c: c.sparsity_paper_fraction,
-        lambda c: c.sparsity_tolerance,
-    ),
-    4: ("mmlu_summary", claim_mmlu, lambda c: c.mmlu_paper_retention, lambda c: c.mmlu_tolerance),
-    5: ("retrieval_summary", claim_exposure, lambda c: 0.0, lambda c: c.exposure_hidden_max),
-}
 
 
 def parse_claims_config(claims_config: Mapping[str, object] | ClaimsConfig | None) -> ClaimsConfig:
@@ -378,61 +593,68 @@ def parse_claims_config(claims_config: Mapping[str, object] | ClaimsConfig | Non
         ) from err
 
 
+def _scope(claim_id: str, family: str | None) -> str:
+    if claim_id in EXPOSURE_CLAIMS and family != "recurrent_gemma":
+        return "extension"
+    return "paper"
+
+
 def evaluate_claims(
     tables_dir: str | os.PathLike[str],
     out_csv: str | os.PathLike[str] | None = None,
     claims_config: Mapping[str, object] | ClaimsConfig | None = None,
     *,
     models: Sequence[str] | None = None,
+    families: Mapping[str, str | None] | None = None,
 ) -> pl.DataFrame:
-    """Check every claim for every model and write the rows to `out_csv` (when given).
+    """Decide every claim for every model and write the rows to `out_csv` (when given).
 
     `models`: the models the config ran (so a model with no results shows NOT RUN rather than vanishing);
-    default: every model found in the tables.
+    default: every model found in the tables. `families`: model -> architecture family (the scope column:
+    exposure claims are the paper's on recurrent_gemma only); unknown families count as extensions.
     """
     cfg = parse_claims_config(claims_config)
-    tables = {name: read_table(tables_dir, name) for name in {t for t, *_ in CHECKS.values()}}
-    glue = read_table(tables_dir, "glue_summary")  # claim 4's note
+    tables = Tables.read(tables_dir)
     if models is None:
-        found = set()
-        for table in tables.values():
+        found: set[str] = set()
+        for table in (tables.summary, tables.mmlu):
             if table is not None:
                 found |= set(table["model"].unique().to_list())
         models = sorted(found)
     rows = []
-    for claim_id, (table_name, check, paper_value, tolerance) in CHECKS.items():
+    for claim_id, (check, paper_value, needs) in CHECKS.items():
         for model in models or ["*"]:
-            table = tables[table_name]
-            if table is None:
-                result = ClaimResult(NOT_RUN, detail=f"table {table_name} is absent")
+            absent = [name for name in needs if getattr(tables, name) is None]
+            if absent:
+                result = ClaimResult(NOT_RUN, detail=f"table(s) {absent} absent")
             else:
-                result = check(table, model, cfg)
-            if claim_id == 4:
-                note = glue_note(glue, model, cfg)
-                result = replace(result, detail=f"{result.detail}; {note}" if result.detail else note)
+                result = check(tables, model, cfg)
+            detail = result.detail
+            if claim_id == "4":
+                note = glue_note(tables.glue, model, cfg)
+                detail = f"{detail}; {note}" if detail else note
+            d = result.decision
             rows.append(
                 {
                     "claim_id": claim_id,
                     "claim": CLAIM_TEXT[claim_id],
+                    "quote": CLAIM_QUOTES[claim_id],
+                    "scope": _scope(claim_id, (families or {}).get(model)),
                     "model": model,
                     "paper_value": paper_value(cfg),
-                    "measured": result.measured,
-                    "tolerance": tolerance(cfg),
+                    "estimate": None if d is None else d.estimate,
+                    "ci_low": None if d is None else d.low,
+                    "ci_high": None if d is None else d.high,
+                    "level": cfg.level,
+                    "n": None if d is None else d.n,
+                    "threshold": None if d is None else d.threshold,
                     "status": result.status,
-                    "detail": result.detail,
+                    "trials_needed": d.trials_needed if d is not None and result.status == INCONCLUSIVE else None,
+                    "trials_key": TRIALS_KEYS[claim_id] if result.status == INCONCLUSIVE else None,
+                    "detail": detail,
                 }
             )
-    schema = {
-        "claim_id": pl.Int64,
-        "claim": pl.String,
-        "model": pl.String,
-        "paper_value": pl.Float64,
-        "measured": pl.Float64,
-        "tolerance": pl.Float64,
-        "status": pl.String,
-        "detail": pl.String,
-    }
-    df = pl.DataFrame(rows, schema=schema).sort("claim_id", "model")
+    df = pl.DataFrame(rows, schema=SCHEMA).sort("claim_id", "model")
     if out_csv is not None:
         write_csv(df, Path(out_csv))
     return df
@@ -447,12 +669,4 @@ def read_claims(claims_csv: str | os.PathLike[str]) -> pl.DataFrame:
         raise DataError(
             f"claims file {path} does not exist; run `hybrid-retrieval aggregate` and the claims step first"
         )
-    return pl.read_csv(
-        path,
-        schema_overrides={
-            "measured": pl.Float64,
-            "paper_value": pl.Float64,
-            "tolerance": pl.Float64,
-            "model": pl.String,
-        },
-    ).select(CLAIMS_COLUMNS)
+    return pl.read_csv(path, schema_overrides=SCHEMA).select(CLAIMS_COLUMNS)

@@ -270,7 +270,13 @@ def cmd_report(args: argparse.Namespace) -> None:
     cfg = _config(args)
     tables_dir, claims_csv, figures_dir = _report_paths(args, cfg)
     _require_tables(tables_dir)
-    evaluate_claims(tables_dir, claims_csv, cfg.claims.model_dump(mode="json"), models=list(cfg.models))
+    evaluate_claims(
+        tables_dir,
+        claims_csv,
+        cfg.claims.model_dump(mode="json"),
+        models=list(cfg.models),
+        families=cfg.model_families(),
+    )
     Path(figures_dir).mkdir(parents=True, exist_ok=True)
     write_figures(tables_dir, figures_dir, formats=tuple(cfg.report.figure_formats))
     render_report(

@@ -167,6 +167,8 @@ class LocalModel(Strict):
     prefill_boundary: PrefillBoundary = Field("auto", description="Where prefill ends: 'auto' = the authors' choice for the architecture.")
 
 
+_FAMILY_HINTS = (("recurrentgemma", "recurrent_gemma"), ("recurrent-gemma", "recurrent_gemma"), ("jamba", "jamba"))
+
 ModelSpec = Annotated[ToyModel | HubModel | LocalModel, Field(discriminator="source")]
 ModelName = Annotated[str, Field(pattern=MODEL_NAME_PATTERN)]
 
@@ -580,6 +582,18 @@ class Config(Strict):
         return {**grid, **override}
 
     # The plain-dict parameters of hybrid_retrieval.experiments, shared by the Snakefile and the CLI.
+
+    def model_families(self) -> dict[str, str | None]:
+        """model -> architecture family as far as the config tells it (the claims' scope column): a toy's
+        arch; a hub repo id naming RecurrentGemma or Jamba; None (unknown here) otherwise."""
+        families: dict[str, str | None] = {}
+        for name, spec in self.models.items():
+            if isinstance(spec, ToyModel):
+                families[name] = spec.arch
+                continue
+            where = (spec.repo_id if isinstance(spec, HubModel) else spec.path).lower()
+            families[name] = next((f for key, f in _FAMILY_HINTS if key in where), None)
+        return families
 
     def model(self, name: str) -> ToyModel | HubModel | LocalModel:
         if name not in self.models:

@@ -10,8 +10,8 @@ Scoring: `hybrid_retrieval.scoring` (the authors' rule by default; `retrieval.sc
 
 from __future__ import annotations
 
+import hashlib
 import os
-import sys
 from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
@@ -32,6 +32,7 @@ from hybrid_retrieval.errors import DataError
 from hybrid_retrieval.interventions import InterventionSpec, apply_intervention, model_fields, validate_spec
 from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.models.loading import LoadedModel
+from hybrid_retrieval.progress import Progress
 from hybrid_retrieval.row_interventions import apply_row_interventions
 from hybrid_retrieval.scoring import EXACT_SCORE, partial_rule, score_output
 from hybrid_retrieval.tasks.niah import Trial
@@ -59,11 +60,14 @@ RETRIEVAL_SCHEMA: dict[str, pl.DataType] = {
     "context_length": pl.Int64,
     "depth": pl.Float64,
     "trial_id": pl.String,
+    "prompt_hash": pl.String,
     "needle": pl.String,
     "output": pl.String,
     "haystack": pl.String,
     "needle_format": pl.String,
     "insertion": pl.String,
+    "needle_text": pl.String,
+    "needle_string": pl.String,
     "scoring": pl.String,
     "partial_rule": pl.String,
     "score": pl.Float64,
@@ -97,6 +101,14 @@ def length_batches(trials: Sequence[Trial], batch_size: int) -> list[list[Trial]
     return batches
 
 
+def prompt_hash(input_ids: Sequence[int]) -> str:
+    """The identity of a model input: sha1 of its token ids (int64, little-endian), first 16 hex digits.
+    Two trials with equal hashes under one condition are one observation (greedy decoding is a function
+    of the input), which is how the summaries count `n_distinct` and the claims count evidence."""
+    data = b"".join(int(t).to_bytes(8, "little", signed=True) for t in input_ids)
+    return hashlib.sha1(data).hexdigest()[:16]
+
+
 def _row(
     loaded: LoadedModel, spec_columns: dict, trial: Trial, output: str, experiment: str, scoring: str
 ) -> dict:
@@ -113,10 +125,13 @@ def _row(
         "context_length": trial.context_length,
         "depth": float(trial.depth),
         "trial_id": trial.trial_id,
+        "prompt_hash": prompt_hash(trial.input_ids),
         "needle": trial.needle,
         "haystack": trial.haystack_id,
         "needle_format": trial.needle_format,
         "insertion": trial.insertion,
+        "needle_text": trial.needle_text,
+        "needle_string": trial.needle_string,
         "scoring": scoring,
         "partial_rule": partial_rule(trial.needle, scoring),
         "output": output,
@@ -255,6 +270,7 @@ def run_conditions(
             rows.append(_row(loaded, columns[spec_hash], trial, output, experiment, scoring))
 
     pending = [t for t in trials if any(t.trial_id in todo[h] for h in hashes)]
+    progress = Progress(f"{experiment} on {loaded.name}", sum(map(len, todo.values())), "rows")
     for number, batch in enumerate(length_batches(pending, batch_size), start=1):
         input_ids = torch.tensor([t.input_ids for t in batch], dtype=torch.long)
         wanted = {h: [i for i, t in enumerate(batch) if t.trial_id in todo[h]] for h in hashes}
@@ -283,9 +299,9 @@ def run_conditions(
                     loaded, input_ids[wanted[spec_hash]], max_new_tokens, prefill_boundary=prefill_boundary
                 )
             add(spec_hash, rows_of, generated)
+        progress.update(len(rows) - progress.done)
         if checkpoint_every and number % checkpoint_every == 0:
             write_parquet(_merge(kept, rows), out_path)
-            print(f"[retrieval] {experiment}: {len(rows)} new rows", file=sys.stderr)
     merged = _merge(kept, rows)
     write_parquet(merged, out_path)
     return merged.filter(ours).sort(SORT_KEYS)

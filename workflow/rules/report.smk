@@ -46,6 +46,7 @@ rule check_claims:
     params:
         claims=CFG.claims.model_dump(mode="json"),
         models=list(CFG.models),
+        families=CFG.model_families(),
         code=CODE["claims"],
     script:
         "../scripts/check_claims.py"

@@ -1,4 +1,4 @@
-"""Rule check_claims: each claim x model as PASS / FAIL / NOT RUN -> results/claims.csv."""
+"""Rule check_claims: each claim x model as PASS / FAIL / INCONCLUSIVE / NOT RUN -> results/claims.csv."""
 
 import sys
 from pathlib import Path
@@ -16,4 +16,5 @@ with job_log(snakemake.log[0]):
         snakemake.output[0],
         snakemake.params.claims,
         models=snakemake.params.models,
+        families=snakemake.params.families,
     )

@@ -24,7 +24,8 @@ from hybrid_retrieval.report.tables import claims_view, latex_escape, latex_tabl
 
 log = logging.getLogger(__name__)
 
-CLAIM_WORDS = {1: "One", 2: "Two", 3: "Three", 4: "Four", 5: "Five"}  # macro names cannot hold digits
+# macro names cannot hold digits
+CLAIM_WORDS = {"1": "One", "2": "Two", "3": "Three", "4": "Four", "5a": "FiveA", "5b": "FiveB"}
 
 
 def _pct(x: float | None) -> str:
@@ -38,11 +39,20 @@ def _macro(name: str, value: str) -> str:
 def claim_status(rows: pl.DataFrame) -> str:
     """One word for a claim over all models: FAIL if any model fails, PASS if every run model passes."""
     statuses = set(rows["status"].to_list())
-    if "FAIL" in statuses:
-        return "FAIL"
-    if "PASS" in statuses:
-        return "PASS"
+    for status in ("FAIL", "INCONCLUSIVE", "PASS"):
+        if status in statuses:
+            return status
     return "NOT RUN"
+
+
+def _evidence(run: pl.DataFrame) -> str:
+    """Per model: estimate [interval] (n), the deciding statistic of the claim's row."""
+    parts = [
+        f"{latex_escape(r['model'])}: {_pct(r['estimate'])} [{_pct(r['ci_low'])}, {_pct(r['ci_high'])}] (n={r['n']})"
+        for r in run.sort("model").iter_rows(named=True)
+        if r["estimate"] is not None
+    ]
+    return "; ".join(parts) or "n/a"
 
 
 def paper_macros(
@@ -58,7 +68,12 @@ def paper_macros(
         _macro("ModelList", latex_escape(", ".join(models)) or "none"),
         _macro("ClaimsTotal", str(claims.height)),
     ]
-    for status, name in (("PASS", "ClaimsPass"), ("FAIL", "ClaimsFail"), ("NOT RUN", "ClaimsNotRun")):
+    for status, name in (
+        ("PASS", "ClaimsPass"),
+        ("FAIL", "ClaimsFail"),
+        ("INCONCLUSIVE", "ClaimsInconclusive"),
+        ("NOT RUN", "ClaimsNotRun"),
+    ):
         lines.append(_macro(name, str(claims.filter(pl.col("status") == status).height)))
     for claim_id, word in CLAIM_WORDS.items():
         rows = claims.filter(pl.col("claim_id") == claim_id)
@@ -67,8 +82,7 @@ def paper_macros(
             _macro(f"Claim{word}Status", claim_status(rows) if rows.height else "NOT RUN"),
             _macro(f"Claim{word}Passed", str(rows.filter(pl.col("status") == "PASS").height)),
             _macro(f"Claim{word}Run", str(run.height)),
-            _macro(f"Claim{word}Worst", _pct(run["measured"].max()) if run.height else "n/a"),
-            _macro(f"Claim{word}Best", _pct(run["measured"].min()) if run.height else "n/a"),
+            _macro(f"Claim{word}Evidence", _evidence(run)),
         ]
     summary = read_table(tables_dir, "retrieval_summary")
     baseline = None if summary is None else summary.filter(pl.col("experiment") == "baseline")
@@ -82,6 +96,8 @@ def paper_macros(
     retained = None if mmlu is None else mmlu.filter(pl.col("retention").is_not_null() & (pl.col("k") > 0))
     lines.append(_macro("NumMCQuestions", str(int(mmlu["n"].sum())) if mmlu is not None else "0"))
     lines.append(_macro("PaperKeptFraction", "15.6\\%"))
+    level = claims["level"].drop_nulls()
+    lines.append(_macro("ConfidenceLevel", f"{100 * float(level[0]):g}\\%" if level.len() else "95\\%"))
     lines.append(_macro("PaperMMLURetention", "0.84"))
     lines.append(
         _macro(
@@ -129,7 +145,7 @@ def write_paper_sources(
             paper_macros(claims, tables_dir, max_new_tokens=max_new_tokens), out_dir / "macros.tex"
         ),
         "claims": write_text(
-            latex_table(claims_view(claims), label="tab:claims", wrap={1: "2.8cm", 2: "1.8cm", 7: "5.0cm"}),
+            latex_table(claims_view(claims), label="tab:claims", wrap={1: "3.0cm", 2: "1.6cm", 4: "1.8cm", 8: "4.4cm"}),
             out_dir / "claims.tex",
         ),
     }

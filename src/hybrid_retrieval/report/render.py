@@ -106,7 +106,7 @@ def elapsed_seconds(bench: pl.DataFrame) -> float | None:
 def criteria_view(config: dict[str, Any]) -> list[tuple[str, str]]:
     """(claim, criterion) rows from the run's `claims:` config: the text of `claims.criteria`."""
     cfg = parse_claims_config(config.get("claims"))
-    return [("gate" if i == 0 else str(i), text) for i, text in criteria(cfg).items()]
+    return [("rule" if i == "0" else i, text) for i, text in criteria(cfg).items()]
 
 
 def protocol_view(config: dict[str, Any]) -> list[tuple[str, str]]:
@@ -202,7 +202,7 @@ def render_report(
         [r["job"], f"{r['seconds']:.1f}", "n/a" if r["max_rss_mb"] is None else f"{r['max_rss_mb']:.0f}"]
         for r in bench.iter_rows(named=True)
     ]
-    counts = {s: claims.filter(pl.col("status") == s).height for s in ("PASS", "FAIL", "NOT RUN")}
+    counts = {s: claims.filter(pl.col("status") == s).height for s in ("PASS", "FAIL", "INCONCLUSIVE", "NOT RUN")}
     tables: list[TableView] = report_views(tables_dir)
     html = (
         _environment()

@@ -27,7 +27,7 @@ TABLE_CAPTIONS = {
     "mmlu_summary": (
         "Multiple-choice accuracy (micro average, 95% Wilson interval) and retention acc(k) / acc(all heads)."
     ),
-    "claims": "The paper's claims, checked against this run.",
+    "claims": "The paper's claims, decided against this run: PASS / FAIL when the whole interval meets / violates the criterion, INCONCLUSIVE when it straddles the threshold.",
 }
 
 
@@ -191,24 +191,42 @@ def glue_view(glue: pl.DataFrame) -> TableView:
     )
 
 
+def _interval(r: dict) -> str:
+    if r.get("estimate") is None:
+        return ""
+    return f"{100 * r['estimate']:.1f}% [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]"
+
+
 def claims_view(claims: pl.DataFrame) -> TableView:
-    rows = [
-        [
-            fmt(r["claim_id"]),
-            r["claim"],
-            r["model"],
-            fmt(r["paper_value"]),
-            fmt(r["measured"]),
-            fmt(r["tolerance"]),
-            r["status"],
-            r["detail"] or "",
-        ]
-        for r in claims.iter_rows(named=True)
-    ]
+    """One row per claim x model: the claim with the paper's sentence, the deciding estimate with its
+    interval and n, the threshold, the verdict, and for INCONCLUSIVE the trials that would decide it."""
+    rows = []
+    for r in claims.iter_rows(named=True):
+        decide = ""
+        if r["status"] == "INCONCLUSIVE":
+            decide = (
+                f"~{r['trials_needed']} trials per condition would decide it ({r['trials_key']})"
+                if r.get("trials_needed")
+                else f"the estimate sits on the threshold ({r['trials_key']})"
+            )
+        rows.append(
+            [
+                str(r["claim_id"]),
+                f"{r['claim']} (paper: \"{r['quote']}\")",
+                r["model"],
+                r["scope"],
+                _interval(r),
+                fmt(r["n"]),
+                "" if r.get("threshold") is None else f"{100 * r['threshold']:.1f}%",
+                r["status"],
+                "; ".join(x for x in (decide, r["detail"] or "") if x),
+            ]
+        )
+    level = claims["level"][0] if claims.height and "level" in claims.columns else 0.95
     return TableView(
         "claims",
-        TABLE_CAPTIONS["claims"],
-        ["#", "claim", "model", "paper", "measured", "tolerance", "status", "detail"],
+        TABLE_CAPTIONS["claims"] + f" Estimate and {100 * level:g}% interval of the deciding statistic.",
+        ["#", "claim", "model", "scope", "estimate [CI]", "n", "threshold", "status", "detail"],
         rows,
     )
 
