@@ -4,8 +4,9 @@ report show. Sources: lamalunderscore/NIAH@2e34c21, /manipulatte@ebe8e06, /recur
 @4d1f18b, /retrieval-in-hybrid-ssms@d8bf444, stevenabreu7/hybrid-interpretability@9d3a8ef.
 
 `option` names the config key that switches between the authors' behaviour and ours where both exist
-(the default is the authors'); "-" means no switch (the difference is structural or ours is the only
-sensible reading here). Every retrieval result row records the option values it ran with.
+(the default is the authors'); "-" (shown as "not switchable") means no switch (the difference is
+structural, ours is the only sensible reading here, or what the authors did is not recorded). Every
+retrieval result row records the option values it ran with.
 """
 
 from __future__ import annotations
@@ -33,8 +34,12 @@ DEVIATIONS: tuple[Deviation, ...] = (
     ),
     Deviation(
         "Needle span for exposure",
-        "SentencePiece ids of the needle searched in the prompt without the BOS: the span is one token "
-        "early (the newline before the needle in, the final '.' out); a needle not found runs unmanipulated",
+        "SentencePiece ids of the config's needle ('\\nThe ...\\n', first and last token dropped) searched in "
+        "the prompt without the BOS: the span is one token early (the newline before the needle in, the final "
+        "'.' out); a needle not found runs unmanipulated. With that string the search finds no needle in any of "
+        "their 100 stored base prompts (they carry '\\n The': '▁The', not 'The'; real Gemma tokenizer, "
+        "tests/unit/test_exposure_needle_search.py) and all 100 JRT ones: which prompts and needle string their "
+        "exposure runs used is not recorded",
         "exact spans of the needle sentence on the model input ids (BOS included), every copy (JRT: 2); a "
         "needle not found is an error",
         "-",
@@ -45,7 +50,9 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "entropy (log2, +1e-12) on bf16 probabilities; `torch.topk` tie order",
         "entropy (ln) on float32 probabilities; ties to the lower head index",
         "-",
-        "near-ties only; the ranking is the same otherwise",
+        "near-ties, and exact ties where every position is sparsified (phase all: MMLU, GLUE, prefill "
+        "controls): the first query (BOS) sees only itself, so every head has entropy 0 and the tie rule alone "
+        "picks the kept heads there (theirs: torch.topk's order, not specified); the ranking is the same otherwise",
     ),
     Deviation(
         "`balanced` with a batch",
@@ -72,6 +79,17 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "adds Jamba and RG-9B exposure cells",
     ),
     Deviation(
+        "Exposure k",
+        "exposure ran inside their sparsification k loop (NIAH pred.py: `enable_head_sparsification(k)` then the "
+        "manipulation, per k); the k of their exposure runs is not recoverable (no stored config has a "
+        "`weight_manipulation` section); every stored RecurrentGemma-2B config has k = [10] = all its heads, "
+        "generation only (`prefill: False`)",
+        "exposure inside entropy top-k at a configured k and phase; we chose k = H (all heads: the top-k a "
+        "no-op, so the cells show exposure alone) in generation, for every model",
+        "experiments.exposure.k, experiments.exposure.phase",
+        "none at k = H; a smaller k mixes sparsity into every exposure cell",
+    ),
+    Deviation(
         "Where prefill ends",
         "RecurrentGemma: prefill without the last prompt token, which is fed as a generation step; Jamba: "
         "the whole prompt (HF generate)",
@@ -89,11 +107,36 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "every cell (the text around the needle)",
     ),
     Deviation(
-        "Needle and insertion point",
-        "'\\n' + needle + '\\n' inserted after the nearest preceding '.' token",
-        "default: the authors'; options: the needle joined with spaces, a '.' followed by whitespace",
+        "Needle string",
+        "their stored RecurrentGemma-2B base prompts (NIAH@2e34c21 RG/prompts_base, JSON `needle` field and "
+        "content) carry '\\n The best ... day.\\n' (a space after the first newline); their JRT prompts "
+        "(RG-9B) and every config (also Jamba's) '\\nThe best ... day.\\n'",
+        "default: the authors' string for each prompt kind (base: with the space; jrt, chat, chat_jrt: "
+        "without); option: '\\n' + sentence + '\\n' for every kind (our former default). Synthetic (toy) "
+        "needles have no authors' string: always '\\n' + sentence + '\\n'. Every row records `needle_text` "
+        "and the inserted `needle_string`; all 200 stored prompts equal ours token for token (real Gemma "
+        "tokenizer, tests/unit/test_golden_prompts.py)",
+        "retrieval.needle_text (authors | ours)",
+        "every RecurrentGemma standard-prompt cell: the needle's first token is '▁The' (authors) or 'The'",
+    ),
+    Deviation(
+        "Needle format and insertion point",
+        "the needle string on its own line, inserted at token level after the nearest preceding '.' token",
+        "default: the authors' (inserted at the character offset of that token boundary: the same tokens, "
+        "tested on all 200 stored prompts); options: the needle joined with spaces, a '.' followed by whitespace",
         "retrieval.needle_format, retrieval.insertion",
         "every cell",
+    ),
+    Deviation(
+        "Jamba needle insertion",
+        "Jamba prompts built at token level with Jamba's slow (SentencePiece) tokenizer (`use_fast=False`): the "
+        "needle encoded alone may start with a dummy-prefix '▁' token, which adds a space before its newline "
+        "when the prompt is decoded and counts one more needle token in the budget (one haystack token fewer); "
+        "no Jamba prompt of theirs is stored, so whether it happened is unknown",
+        "the needle string inserted at the character offset of the same token boundary, budget counted with "
+        "the model's (fast) tokenizer",
+        "-",
+        "at most a space before the needle and one haystack token per Jamba cell (unknown)",
     ),
     Deviation(
         "Scoring",
@@ -108,7 +151,17 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "HF `generate` (Jamba) and the Kaggle sampler (RecurrentGemma), batch 1-2 with left padding",
         "a manual greedy loop on the model cache, equal-length batches without padding, 40 new tokens",
         "-",
-        "none for greedy decoding at batch size 1",
+        "none for greedy decoding at batch size 1 (Jamba: if its checkpoint's generation config is greedy, next row)",
+    ),
+    Deviation(
+        "Jamba generation config",
+        "`model.generate(input_ids, max_new_tokens=40)` with no other argument: decoding follows the "
+        "checkpoint's generation_config.json (greedy or sampled is not recorded in their code or results)",
+        "greedy, stop at EOS; `hybrid_retrieval.generation_config.authors_decoding` reads the checkpoint's "
+        "generation_config.json when present and lists what their call would have done differently (sampling, "
+        "temperature, top-k/p, beams, repetition penalty, other EOS ids)",
+        "-",
+        "none if the checkpoint's config is greedy; otherwise their Jamba outputs were sampled (not reproducible)",
     ),
     Deviation(
         "MMLU and GLUE scorer",
@@ -149,6 +202,6 @@ def deviations_markdown() -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for d in DEVIATIONS:
-        cells = (d.what, d.authors, d.ours, f"`{d.option}`" if d.option != "-" else "-", d.effect)
+        cells = (d.what, d.authors, d.ours, f"`{d.option}`" if d.option != "-" else "not switchable", d.effect)
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(rows)
