@@ -432,10 +432,13 @@ def _from_cache(repo_id: str, commit: str, unreachable: HubError) -> tuple[Path,
         )
     bad = _problems(snapshot, names, _cached_listing(repo_id, commit, snapshot))
     if bad:
-        name, blob, why = bad[0]
         raise HubError(
-            f"{what}: the cached {name} is corrupt ({why}) and the hub cannot be asked for it again; "
-            f"delete {blob} and rerun with network access"
+            f"{what}: the cached "
+            + ", ".join(f"{name} ({why})" for name, _, why in bad)
+            + f" {'is' if len(bad) == 1 else 'are'} corrupt and the hub cannot be asked for "
+            + f"{'it' if len(bad) == 1 else 'them'} again; delete "
+            + " ".join(str(blob) for _, blob, _ in bad)
+            + " and rerun with network access"
         )
     log.warning("%s: the hub cannot be asked; using the cached snapshot %s (checked)", what, snapshot)
     return snapshot, names
