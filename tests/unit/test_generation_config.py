@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from hybrid_retrieval.generation_config import authors_decoding, main
+from hybrid_retrieval.generation_config import authors_decoding, generation_mode, main
 
 
 def _write(folder, **settings) -> None:
@@ -21,7 +21,7 @@ def test_no_file_means_generate_defaults_greedy(tmp_path) -> None:
 
 
 def test_a_greedy_config_has_no_difference(tmp_path) -> None:
-    _write(tmp_path, temperature=0.7)  # inert without do_sample
+    _write(tmp_path, temperature=0.7, top_k=50, repetition_penalty=1.0)  # inert without do_sample / defaults
     record = authors_decoding(tmp_path)
     assert record["greedy"] and record["mode"] == "greedy_search" and record["differences"] == []
     assert record["settings"]["eos_token_id"] == 2 and record["file"].endswith("generation_config.json")
@@ -48,6 +48,31 @@ def test_a_broken_file_is_a_clear_error(tmp_path) -> None:
     (tmp_path / "generation_config.json").write_text("{not json")
     with pytest.raises(ValueError, match="cannot be read as a generation config"):
         authors_decoding(tmp_path)
+    (tmp_path / "generation_config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a JSON object"):
+        authors_decoding(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"do_sample": False, "temperature": 0.3},
+        {"do_sample": True},
+        {"num_beams": 3},
+        {"num_beams": 3, "do_sample": True},
+        {"num_beams": 4, "num_beam_groups": 2, "diversity_penalty": 0.5},
+        {"penalty_alpha": 0.6, "top_k": 4},
+        {"penalty_alpha": 0.6, "top_k": 4, "do_sample": True},
+        {"force_words_ids": [[5]], "num_beams": 2},
+        {"prompt_lookup_num_tokens": 3},
+        {"dola_layers": "low"},
+    ],
+)
+def test_the_mode_is_transformers_own(settings) -> None:
+    from transformers import GenerationConfig
+
+    assert generation_mode(settings) == GenerationConfig(**settings).get_generation_mode().value
 
 
 def test_cli_prints_the_record(tmp_path, capsys) -> None:
