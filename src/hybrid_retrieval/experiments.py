@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from hybrid_retrieval.evaluate import run_conditions
 from hybrid_retrieval.interventions import InterventionSpec
 from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.models.loading import LoadedModel, load_model
+from hybrid_retrieval.progress import duration
 from hybrid_retrieval.tasks.haystack import EssayHaystack, FixedNeedle, SyntheticHaystack, SyntheticNeedles
 from hybrid_retrieval.tasks.niah import Trial, build_trials
 
@@ -300,6 +302,7 @@ def run_experiment(
     The model dict's `prefill_boundary` ("auto" = the authors' per architecture) is resolved here.
     `limit`: only the first N trials of each prompt (`mark_limited`)."""
     check_limit(limit)
+    started = time.monotonic()
     if experiment not in RETRIEVAL_EXPERIMENTS:
         raise ConfigError(
             f"unknown retrieval experiment {experiment!r}; choose from {', '.join(RETRIEVAL_EXPERIMENTS)}"
@@ -357,6 +360,11 @@ def run_experiment(
         work.unlink()
         with contextlib.suppress(OSError):  # the side-file folder goes when no other job uses it
             work.parent.rmdir()
+    log.info(
+        "%s on %s: %d rows (%d conditions), exact %.4f, in %s -> %s",
+        experiment, loaded.name, table.height, len(conditions), table["exact"].mean() or 0.0,
+        duration(time.monotonic() - started), out_path,
+    )  # fmt: skip
     return mark_limited(table, limit, out_path)
 
 

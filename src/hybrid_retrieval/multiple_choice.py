@@ -14,7 +14,9 @@ equal token length share a forward pass.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ import torch
 from hybrid_retrieval import __version__
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import write_parquet
+from hybrid_retrieval.progress import Progress, duration
 from hybrid_retrieval.tasks.mmlu import LETTERS, MCQuestion, answer_continuations, format_prompt, select_shots
 
 
@@ -94,9 +97,12 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
+log = logging.getLogger(__name__)
+
+
 @torch.inference_mode()
 def _letter_logprobs_batched(
-    model, items: Sequence[EncodedQuestion], batch_size: int
+    model, items: Sequence[EncodedQuestion], batch_size: int, progress: Progress | None = None
 ) -> dict[int, list[float]]:
     """Fast path: log-softmax at the last context position, equal-length contexts batched together."""
     device = _device(model)
@@ -118,12 +124,14 @@ def _letter_logprobs_batched(
         logprobs = torch.log_softmax(logits, dim=-1)
         for row, e in zip(logprobs, group, strict=True):
             out[e.index] = [row[c[0]].item() for c in e.continuations]
+        if progress is not None:
+            progress.update(len(group))
     return out
 
 
 @torch.inference_mode()
 def _continuation_logprobs(
-    model, items: Sequence[EncodedQuestion], batch_size: int
+    model, items: Sequence[EncodedQuestion], batch_size: int, progress: Progress | None = None
 ) -> dict[int, list[float]]:
     """Multi-token continuations, as lm-eval's loglikelihood: each choice is its own sequence, the context
     plus the continuation without its last token, scored by the sum of the continuation's token log-probs.
@@ -157,17 +165,25 @@ def _continuation_logprobs(
         for row, (_, index, j, _, cont) in zip(logprobs, group, strict=True):
             tail = row[keep - len(cont) :]  # the positions that predict the continuation's tokens
             scores[index][j] = sum(tail[i, tok].item() for i, tok in enumerate(cont))
+        if progress is not None:
+            progress.update(len(group))
     return scores
 
 
-def letter_logprobs(model, encoded: Sequence[EncodedQuestion], batch_size: int) -> dict[int, list[float]]:
+def letter_logprobs(
+    model, encoded: Sequence[EncodedQuestion], batch_size: int, label: str | None = None
+) -> dict[int, list[float]]:
     """index -> log-likelihood of each continuation (one forward pass per question when every
-    continuation is one token, else one sequence per choice)."""
+    continuation is one token, else one sequence per choice). With a `label`, progress lines (sequences
+    scored of the total, rate, ETA) go to the log."""
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     fast = [e for e in encoded if e.single_token]
-    scores = _letter_logprobs_batched(model, fast, batch_size)
-    scores.update(_continuation_logprobs(model, [e for e in encoded if not e.single_token], batch_size))
+    slow = [e for e in encoded if not e.single_token]
+    total = len(fast) + sum(len(e.continuations) for e in slow)
+    progress = Progress(label, total, "sequences") if label is not None else None
+    scores = _letter_logprobs_batched(model, fast, batch_size, progress)
+    scores.update(_continuation_logprobs(model, slow, batch_size, progress))
     return scores
 
 
@@ -182,10 +198,16 @@ def check_prefill_spec(spec) -> None:
 
 
 def score_choices(
-    loaded, prompts: Sequence[tuple[str, Sequence[str]]], *, spec, batch_size: int
+    loaded,
+    prompts: Sequence[tuple[str, Sequence[str]]],
+    *,
+    spec,
+    batch_size: int,
+    label: str | None = None,
 ) -> list[list[float]]:
     """Log-likelihood of each continuation after its context, under `spec` (phase all), per prompt in
-    order: lm-eval's `loglikelihood` over `(context, continuation)` pairs, for any number of choices."""
+    order: lm-eval's `loglikelihood` over `(context, continuation)` pairs, for any number of choices.
+    With a `label` (e.g. "glue/rte top-2-heads on jamba"), progress lines go to the log."""
     from hybrid_retrieval.interventions import apply_intervention, validate_spec
 
     check_prefill_spec(spec)
@@ -195,7 +217,7 @@ def score_choices(
         pairs = [encode_pair(loaded.tokenizer, context, c) for c in conts]
         encoded.append(EncodedQuestion(i, str(i), pairs[0][0], tuple(p[1] for p in pairs)))
     with apply_intervention(loaded, spec):
-        scores = letter_logprobs(loaded.model, encoded, batch_size)
+        scores = letter_logprobs(loaded.model, encoded, batch_size, label=label)
     return [scores[i] for i in range(len(encoded))]
 
 
@@ -221,8 +243,10 @@ def score_multiple_choice(
     encoded = encode_questions(
         loaded.tokenizer, questions, dev, num_shots=num_shots, chat_template=chat_template
     )
+    label = f"{dataset} {spec.label()} on {loaded.name}"
+    started = time.monotonic()
     with apply_intervention(loaded, spec):
-        scores = letter_logprobs(loaded.model, encoded, batch_size)
+        scores = letter_logprobs(loaded.model, encoded, batch_size, label=label)
 
     heads = model_fields(spec, loaded)  # num_heads, kept_fraction
     package_version = __version__  # not importlib.metadata: per-rule envs do not install the package
@@ -261,4 +285,10 @@ def score_multiple_choice(
     df = pl.DataFrame(rows, schema_overrides=schema, infer_schema_length=None).sort("subject", "question_id")
     if out_path is not None:
         write_parquet(df, Path(out_path))
+    correct = int(df["correct"].sum())
+    log.info(
+        "%s: %d questions, accuracy %.4f (%d correct) in %s -> %s",
+        label, df.height, correct / df.height, correct, duration(time.monotonic() - started),
+        out_path if out_path is not None else "(not written)",
+    )  # fmt: skip
     return df

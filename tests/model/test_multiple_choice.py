@@ -169,3 +169,22 @@ def test_rows_are_written_atomically_and_sorted(loaded, mc_data, tmp_path) -> No
     )
     assert df["chat_template"].all() and df["num_shots"].unique().to_list() == [2]
     assert [p.name for p in out.parent.iterdir()] == ["none.parquet"]
+
+
+def test_mmlu_logs_progress_and_a_closing_result_line(loaded, mc_data, tmp_path, caplog) -> None:
+    # Before, MMLU logged nothing after loading the weights: no count, no accuracy, no output path.
+    import logging
+
+    out = tmp_path / "top-H-heads.parquet"
+    with caplog.at_level(logging.INFO, logger="hybrid_retrieval"):
+        df = score(loaded, mc_data, NONE, out_path=out)
+    lines = [r.getMessage() for r in caplog.records]
+    total = len(mc_data[0])  # single-token letters: one sequence per question
+    progress = [line for line in lines if f"/{total} sequences" in line]
+    assert progress and progress[-1].startswith(
+        f"mmlu {NONE.label()} on {loaded.name}: {total}/{total} sequences (100%)"
+    )
+    assert "sequences/s" in progress[0] and ("ETA" in progress[0] or "done in" in progress[0])
+    correct = int(df["correct"].sum())
+    closing = f"mmlu {NONE.label()} on {loaded.name}: {total} questions, accuracy {correct / total:.4f} ({correct} correct)"
+    assert any(line.startswith(closing) and line.endswith(f"-> {out}") for line in lines), lines
