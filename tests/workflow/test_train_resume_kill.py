@@ -1,0 +1,102 @@
+"""A train_toy_model job killed with SIGKILL under Snakemake: Snakemake deletes the job's output (the model
+directory) but not the checkpoint beside it, and the rerun resumes from it ("resumed at step N" in the
+job's log) to the weights of an uninterrupted run of the same config."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from conftest import SNAKEMAKE, copy_repo, snakemake
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
+MODEL = "toy-jamba"
+TINY_JAMBA = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "attn_layer_period": 2,
+    "attn_layer_offset": 1,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+}
+STEPS = 300  # checkpoints (every 100 steps, the default) at 100, 200, 300
+
+
+def _config(repo: Path, run: str) -> str:
+    data = yaml.safe_load((repo / "config/smoke.yaml").read_text())
+    data["run"] = run
+    training = copy.deepcopy(data["models"][MODEL]["training"])  # the smoke toys share one anchor
+    training.update(steps=STEPS, model=TINY_JAMBA)
+    data["models"][MODEL]["training"] = training
+    path = f"config/{run}.yaml"
+    (repo / path).write_text(yaml.safe_dump(data))
+    return path
+
+
+def _weights(repo: Path, run: str) -> str:
+    return json.loads((repo / "runs" / run / "resources/models" / MODEL / "toy_metadata.json").read_text())[
+        "weights_sha256"
+    ]
+
+
+def _training_job(snakemake_pid: int) -> psutil.Process | None:
+    """The python process running the train_toy_model script (a descendant of snakemake)."""
+    try:
+        children = psutil.Process(snakemake_pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return None
+    for child in children:
+        try:
+            if any("train_toy_model" in part for part in child.cmdline()):
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def test_killed_training_job_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    repo = copy_repo(tmp_path / "repo")
+    target = f"resources/models/{MODEL}"
+    snakemake(repo, "--configfile", _config(repo, "uninterrupted"), "--cores", "1", target)
+
+    config = _config(repo, "killed")
+    run = repo / "runs/killed"
+    progress = run / "resources/models/.progress"
+    proc = subprocess.Popen(
+        [*SNAKEMAKE, "--configfile", config, "--cores", "1", target],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 600
+    while not list(progress.glob(f"{MODEL}.*.train.pt")):
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert time.monotonic() < deadline, "no checkpoint within 600 s"
+        time.sleep(0.1)
+    job = _training_job(proc.pid)
+    assert job is not None, "the training job's process was not found"
+    os.kill(job.pid, signal.SIGKILL)
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0, output[-3000:]
+    assert not (run / target).exists()  # Snakemake removed the failed job's output ...
+    (checkpoint,) = progress.glob(f"{MODEL}.*.train.pt")  # ... and kept the checkpoint beside it
+
+    snakemake(repo, "--configfile", config, "--cores", "1", target)
+    log = (run / f"logs/train_toy_model/{MODEL}.log").read_text()
+    resumed = [line for line in log.splitlines() if "resumed at step " in line]
+    expected = [f"resumed at step {n}/{STEPS} " for n in (100, 200)]
+    assert len(resumed) == 1 and any(e in resumed[0] for e in expected), log[-3000:]
+    assert _weights(repo, "killed") == _weights(repo, "uninterrupted")
+    assert not checkpoint.exists() and not progress.exists()  # removed once the model is complete
