@@ -480,6 +480,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HybridRetrievalError as err:
         print(f"hybrid-retrieval {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a read-only or full results/ ...: one line naming the path and the fix
+        if args.verbose:
+            raise
+        from hybrid_retrieval.fs_errors import describe_os_error
+
+        print(f"hybrid-retrieval {args.command}: error: {describe_os_error(err)}", file=sys.stderr)
+        return 2
     return 0
 
 

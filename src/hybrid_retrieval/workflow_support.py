@@ -136,6 +136,11 @@ def job_log(path: str | os.PathLike[str] | None, level: int = logging.INFO) -> I
             # the console gets one line
             stream.write(traceback.format_exc())
             raise SystemExit(f"error: {error}") from None
+        except OSError as error:  # a read-only or full results/, a missing file: one line, path and fix
+            from hybrid_retrieval.fs_errors import describe_os_error
+
+            stream.write(traceback.format_exc())
+            raise SystemExit(f"error: {describe_os_error(error)}") from None
         except BaseException:
             stream.write(traceback.format_exc())
             raise
