@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import transformers
 from transformers import AutoModelForCausalLM, JambaConfig, RecurrentGemmaConfig
 
 from hybrid_retrieval.models.registry import get_adapter
@@ -105,3 +106,68 @@ def test_full_size_layout_through_the_adapters(
     assert len(mixers) + len(attention) == model.config.num_hidden_layers
     params = sum(p.numel() for p in model.parameters())
     assert round(params / 1e9, digits) == billions
+
+
+# Other hybrid families (issue 24), at full size on the meta device through their adapters.
+# LFM2-350M, the smallest public checkpoint of its family: its published config.json (hidden 1024, 16 layers,
+# attention at 2, 5, 8, 10, 12, 14, 16 / 8 heads, ff 6656 auto-adjusted, vocab 65536, tied embeddings) as
+# quoted in third-party copies (llama.cpp issue 22287, GitHub config fixtures), checked here against the
+# parameter count of the model card (https://huggingface.co/LiquidAI/LFM2-350M: 354,483,968) to the unit.
+# The others: transformers 5.24's config-class defaults, whose docstring names the checkpoint they describe
+# (not checked against the hub from here): the geometry each family's adapter must report at that size.
+OTHER_FAMILIES = {
+    "LiquidAI/LFM2-350M": lambda: transformers.Lfm2Config(
+        vocab_size=65536, hidden_size=1024, intermediate_size=6656, num_hidden_layers=16, num_attention_heads=16,
+        num_key_value_heads=8, full_attn_idxs=[2, 5, 8, 10, 12, 14], conv_L_cache=3, block_multiple_of=256,
+        block_ffn_dim_multiplier=1.0, block_auto_adjust_ff_dim=True, tie_word_embeddings=True,
+        max_position_embeddings=128000,
+    ),
+    "Zyphra/Zamba-7B-v1 [cfg]": transformers.ZambaConfig,
+    "tiiuae/Falcon-H1-1.5B-Deep-Instruct [cfg]": transformers.FalconH1Config,
+    "LiquidAI/LFM3-1.7B [cfg]": transformers.Lfm3Config,
+    "allenai/Olmo-Hybrid-7B [cfg]": transformers.OlmoHybridConfig,
+    "Qwen/Qwen3.5-27B [cfg]": transformers.Qwen3_5TextConfig,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "layers", "geometry", "mixers", "params"),
+    [
+        ("LiquidAI/LFM2-350M", [2, 5, 8, 10, 12, 14], {(16, 8, 64, None)}, 10, 354_483_968),
+        # shared block at 13 depths; head_dim = 2 * hidden / heads (its input is concat(hidden, embeddings))
+        (
+            "Zyphra/Zamba-7B-v1 [cfg]",
+            [2, 7, 13, 19, 25, 31, 37, 43, 49, 55, 61, 67, 73],
+            {(16, 16, 464, None)},
+            76,
+            None,
+        ),
+        (
+            "tiiuae/Falcon-H1-1.5B-Deep-Instruct [cfg]",
+            list(range(32)),
+            {(32, 8, 128, None)},
+            32,
+            None,
+        ),  # parallel
+        (
+            "LiquidAI/LFM3-1.7B [cfg]",
+            list(range(2, 23, 2)),
+            {(16, 4, 128, None), (16, 4, 128, 256)},
+            13,
+            None,
+        ),
+        ("allenai/Olmo-Hybrid-7B [cfg]", list(range(3, 32, 4)), {(30, 30, 128, None)}, 24, None),
+        ("Qwen/Qwen3.5-27B [cfg]", list(range(3, 32, 4)), {(16, 4, 256, None)}, 24, None),
+    ],
+)
+def test_other_families_full_size(name: str, layers: list[int], geometry: set, mixers: int, params) -> None:
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(OTHER_FAMILIES[name]())
+    adapter = get_adapter(model)
+    attention = adapter.attention_layers(model)
+    assert [a.layer_index for a in attention] == layers
+    assert {(a.num_heads, a.num_kv_heads, a.head_dim, a.window) for a in attention} == geometry
+    assert {a.o_proj.in_features == a.num_heads * a.head_dim for a in attention} == {True}
+    assert len(adapter.mixer_layers(model)) == mixers
+    if params is not None:
+        assert sum(p.numel() for p in model.parameters()) == params
