@@ -36,9 +36,9 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "Needle span for exposure",
         "SentencePiece ids of the config's needle ('\\nThe ...\\n', first and last token dropped) searched in "
         "the prompt without the BOS: the span is one token early (the newline before the needle in, the final "
-        "'.' out); a needle not found runs unmanipulated. With that string the search finds no needle in any of "
-        "their 100 stored base prompts (they carry '\\n The': '▁The', not 'The'; real Gemma tokenizer, "
-        "tests/unit/test_exposure_needle_search.py) and all 100 JRT ones: which prompts and needle string their "
+        "'.' out); a needle not found runs unmanipulated. With that string the search finds the needle in none "
+        "of their 100 stored base prompts (they carry '\\n The': '▁The', not 'The') and in all 100 JRT ones (real "
+        "Gemma tokenizer, tests/unit/test_exposure_needle_search.py); which prompts and needle string their "
         "exposure runs used is not recorded",
         "exact spans of the needle sentence on the model input ids (BOS included), every copy (JRT: 2); a "
         "needle not found is an error",
