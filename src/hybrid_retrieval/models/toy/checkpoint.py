@@ -8,7 +8,7 @@ written atomically (temporary file, fsync, rename) every `every` steps and after
 `<models dir>/.progress/<model>.<key>.train.pt`: beside the model directory, not in it, so Snakemake, which
 deletes a failed job's declared outputs, keeps it. The key hashes everything the weights depend on: the
 architecture, the seed, every `ToyTrainConfig` field, the code digest of the toy package and the kernels
-(torch version, numerics). A checkpoint under another key is ignored, said in the log and deleted. Saving
+(torch and transformers versions, numerics). A checkpoint under another key is ignored, said in the log and deleted. Saving
 only reads states and draws from no RNG, so the interval (not a training option) never changes the weights.
 The checkpoint is removed once the model is published.
 """
@@ -16,6 +16,7 @@ The checkpoint is removed once the model is published.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -28,7 +29,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import transformers
 
+from hybrid_retrieval import numerics
 from hybrid_retrieval.errors import ConfigError, HybridRetrievalError
 from hybrid_retrieval.io import atomic_path
 from hybrid_retrieval.models.toy.recipe import ToyTrainConfig
@@ -48,22 +51,28 @@ class CheckpointError(HybridRetrievalError):
 def checkpoint_key(arch: str, seed: int, config: ToyTrainConfig) -> str:
     """16 hex chars over everything that changes the weights: a checkpoint made under another key would
     resume into other weights than an uninterrupted run of this one."""
-    from hybrid_retrieval.numerics import numerics_state
-    from hybrid_retrieval.workflow_support import code_digest
-
-    kernels = numerics_state()
+    kernels = numerics.numerics_state()
     params = {
         "arch": arch,
         "seed": seed,
         "config": asdict(config),
-        "code": code_digest("hybrid_retrieval.models.toy", "hybrid_retrieval.numerics"),
+        "code": _toy_code_digest(),
         "torch": torch.__version__,
+        "transformers": transformers.__version__,
         # not torch_threads: training sets its own (config.threads); not `reason`: prose
         "numerics": {k: kernels.get(k) for k in ("mode", "effective", "cpu_capability", "mkldnn_enabled")},
         "dispatch": kernels.get("environment"),
     }
     canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _toy_code_digest() -> str:
+    """The workflow's code param of train_toy_model (common.smk CODE["toy"]). workflow_support is looked up
+    at run time, not imported: an import would put it in that digest, and its edits (job logs) would then
+    retrain the toys without changing their weights."""
+    support = importlib.import_module("hybrid_retrieval.workflow_support")
+    return support.code_digest("hybrid_retrieval.models.toy", "hybrid_retrieval.numerics")
 
 
 class TrainingCheckpoint:
