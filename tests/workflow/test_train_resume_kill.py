@@ -12,7 +12,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 import yaml
 
@@ -50,18 +49,18 @@ def _weights(repo: Path, run: str) -> str:
     ]
 
 
-def _training_job(snakemake_pid: int) -> psutil.Process | None:
-    """The python process running the train_toy_model script (a descendant of snakemake)."""
-    try:
-        children = psutil.Process(snakemake_pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return None
-    for child in children:
+def _training_job(run: Path) -> int | None:
+    """The PID of the process running this run's train_toy_model script (its path is under `run`)."""
+    for entry in Path("/proc").iterdir():
         try:
-            if any("train_toy_model" in part for part in child.cmdline()):
-                return child
-        except psutil.NoSuchProcess:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # not a process, or it ended
             continue
+        # the python process itself (argv: python, script), not a shell whose command line names the script
+        if any(
+            part.startswith(str(run).encode()) and part.endswith(b".train_toy_model.py") for part in cmdline
+        ):
+            return int(entry.name)
     return None
 
 
@@ -85,9 +84,9 @@ def test_killed_training_job_resumes_from_its_checkpoint(tmp_path: Path) -> None
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         assert time.monotonic() < deadline, "no checkpoint within 600 s"
         time.sleep(0.1)
-    job = _training_job(proc.pid)
+    job = _training_job(run)
     assert job is not None, "the training job's process was not found"
-    os.kill(job.pid, signal.SIGKILL)
+    os.kill(job, signal.SIGKILL)
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode != 0, output[-3000:]
     assert not (run / target).exists()  # Snakemake removed the failed job's output ...
