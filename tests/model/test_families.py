@@ -280,3 +280,51 @@ def test_canary_passes_the_adapter_and_stops_a_broken_one(family: str) -> None:
         CanaryError, match=rf"model tiny-{family} \(family {family}\), phase generation: k = 0 left"
     ):
         check_interventions(broken, ids, ("generation",), "whole_prompt")
+
+
+# ------------------------------------------------------------------------- the canary inside a model job
+
+
+def _job(model_dir, out_path, monkeypatch: pytest.MonkeyPatch, *, canary: bool = True):
+    """An attention-ablation job (generation and all) on four tiny trials, as the workflow runs it."""
+    from test_evaluate import tiny_trials
+
+    from hybrid_retrieval import experiments
+
+    monkeypatch.setattr(
+        experiments,
+        "grid_trials",
+        lambda loaded, grid, haystack, variant, haystack_dir=None: tiny_trials(
+            loaded.tokenizer, lengths=(48, 64), depths=(0, 100)
+        ),
+    )
+    if not canary:
+        monkeypatch.setattr(experiments, "check_interventions", lambda *args: None)
+    return experiments.run_experiment(
+        model_dir,
+        "attention_ablated",
+        model={"name": "tiny", "dtype": "float32", "chat_template": False},
+        grid={"max_new_tokens": 3, "batch_size": 2, "frame_reserve": 20, "seed": 0},
+        haystack={"kind": "synthetic", "language_seed": 0},
+        settings={"phases": ["generation", "all"]},
+        out_path=out_path,
+    )
+
+
+def test_a_failed_canary_stops_the_job_before_any_row(tiny_model_dirs, tmp_path, monkeypatch) -> None:
+    from hybrid_retrieval.models import registry
+
+    monkeypatch.setattr(registry, "_USER", {})
+    registry.register_adapter(WrongCacheEntry(get_adapter("jamba")), "jamba", replace=True)
+    out = tmp_path / "rows.parquet"
+    with pytest.raises(CanaryError, match=r"model tiny \(family jamba\), phase generation: k = 0 left"):
+        _job(tiny_model_dirs["jamba"], out, monkeypatch)
+    assert list(tmp_path.rglob("*.parquet")) == []  # no table, no progress side file
+
+
+@pytest.mark.parametrize("arch", ["recurrent_gemma", "jamba"])
+def test_the_canary_leaves_the_rows_unchanged(arch, tiny_model_dirs, tmp_path, monkeypatch) -> None:
+    """The canary's extra prefill and decode steps (RecurrentGemma keeps state on its modules) change no row."""
+    with_canary = _job(tiny_model_dirs[arch], tmp_path / "a.parquet", monkeypatch)
+    without = _job(tiny_model_dirs[arch], tmp_path / "b.parquet", monkeypatch, canary=False)
+    assert with_canary.height == 8 and with_canary.equals(without)
