@@ -1,7 +1,8 @@
 """The hub path end to end against a local hub (olah serving stand-in git repos under the real names):
 a branch resolved once and locked beside the config, downloads into a private HF cache through the
-allow patterns (no decoy fetched, the chat template fetched), results naming the served commits, a
-second run doing nothing, a new commit ignored until the lock is refreshed."""
+allow patterns (no decoy fetched, the chat template fetched), results naming the served commits, the
+CLI finding the run's download and results, a second run doing nothing, a new commit ignored until the
+lock is refreshed. Checked downloads, hub errors and sha locking: tests/workflow/test_hub_download.py."""
 
 from __future__ import annotations
 
@@ -100,7 +101,9 @@ def test_branch_locked_downloaded_through_the_cache_and_refreshed(
     }
     rows = pl.read_parquet(run / result)
     assert set(rows["revision"]) == {heads[f"models/{JAMBA}"]}
-    assert set(rows["dataset"]) == {f"cais/mmlu@{heads['datasets/cais/mmlu']}"}  # rows name the dataset commit
+    assert set(rows["dataset"]) == {
+        f"cais/mmlu@{heads['datasets/cais/mmlu']}"
+    }  # rows name the dataset commit
     record = json.loads((run / "resources/datasets/cais/mmlu/snapshot.json").read_text())
     assert record["commit"] == heads["datasets/cais/mmlu"] and record["path"].startswith(str(hf_home))
     model_dir = run / "resources/models/jamba-mini-1.6"
@@ -110,10 +113,24 @@ def test_branch_locked_downloaded_through_the_cache_and_refreshed(
     assert "chat_template.jinja" in fetched
     assert not fetched & {Path(d).name for d in DECOYS}, "a decoy was downloaded"
     assert not (repo / "results").exists()  # the named run keeps its outputs in runs/hubtest/
+    assert {p.name for p in model_dir.iterdir()} >= {"config.json", "model.safetensors", "revision.txt"}
+    assert not [p for p in model_dir.iterdir() if p.is_dir()]  # top-level files only
 
-    # a second run downloads nothing and runs nothing
+    # the CLI on the same config finds the workflow's download and results (the run folder)
+    from hybrid_retrieval import cli
+
+    monkeypatch.chdir(repo)
+    args = cli.build_parser().parse_args(
+        ["mmlu", "--config", "config/hub.yaml", "--model", "jamba-mini-1.6", "--k", "H"]
+    )
+    cfg = cli._config(args)
+    assert (repo / cli._model_dir(args, cfg)).resolve() == model_dir.resolve()
+    assert (repo / cli._out(args, cfg, result)).resolve() == (run / result).resolve()
+
+    # a second run downloads nothing and runs nothing; the lock's endpoint is this run's: no warning
     again = snakemake(repo, result, "--cores", "2", "--configfile", "config/hub.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
+    assert "was made against the hub" not in again.stdout + again.stderr
 
     # a new commit on main is not picked up until the lock is refreshed
     new = add_commit(mirrors, f"models/{JAMBA}")
