@@ -246,7 +246,7 @@ def lock_config(
     """(the config with every hub revision replaced by its commit, the pins). Unresolved refs (dry run
     only) stay as written."""
     lock_path = lock_path_for(config_path) if lock_path is None else Path(lock_path)
-    if not refresh:
+    if not refresh and not argv_job_process(sys.argv):  # a job Snakemake spawned: the main process warned
         warn_endpoint_mismatch(lock_path)
     pins = resolve_pins(
         config_refs(cfg),
@@ -267,6 +267,17 @@ def argv_dry_run(argv: list[str]) -> bool:
             return True
         if arg.startswith("-") and not arg.startswith("--") and "n" in arg[1:] and arg[1:].isalpha():
             return True
+    return False
+
+
+def argv_job_process(argv: list[str]) -> bool:
+    """Whether a command line is a job Snakemake spawned (`--mode subprocess` or `--mode remote`, e.g. a
+    SLURM job): it parses the Snakefile again, and locks again, after the main process did."""
+    for i, arg in enumerate(argv[1:], start=1):
+        if arg.startswith("--mode="):
+            return arg.split("=", 1)[1] in ("subprocess", "remote")
+        if arg == "--mode" and i + 1 < len(argv):
+            return argv[i + 1] in ("subprocess", "remote")
     return False
 
 

@@ -4,6 +4,7 @@ local-hub test in tests/workflow/test_local_hub.py runs the same path against ol
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,14 @@ import yaml
 from hybrid_retrieval import hub
 from hybrid_retrieval.config import load_config
 from hybrid_retrieval.errors import ConfigError
-from hybrid_retrieval.locking import argv_dry_run, config_refs, lock_config, lock_path_for, read_lock
+from hybrid_retrieval.locking import (
+    argv_dry_run,
+    argv_job_process,
+    config_refs,
+    lock_config,
+    lock_path_for,
+    read_lock,
+)
 
 A1, A2, B1 = "a" * 40, "b" * 40, "c" * 40
 
@@ -141,6 +149,26 @@ def test_another_endpoint_than_the_locks_warns_once_naming_both(
     assert len(warnings) == 1
     assert "http://127.0.0.1:9/mirror" in warnings[0] and "https://huggingface.co" in warnings[0]
     assert "HF_ENDPOINT=http://127.0.0.1:9/mirror" in warnings[0]  # the fix
+    # a job Snakemake spawns (SLURM: --mode remote) parses the Snakefile again: it does not warn again
+    monkeypatch.setattr(locking, "_warned_endpoints", set())
+    monkeypatch.setattr(sys, "argv", ["snakemake", "--target-jobs", "x", "--mode", "remote"])
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hybrid_retrieval.locking"):
+        lock_config(load_config(_config()), tmp_path / "c.yaml", resolver=fake)
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "job"),
+    [
+        (["snakemake", "--cores", "2"], False),
+        (["snakemake", "--mode", "remote", "--target-jobs", "a"], True),
+        (["snakemake", "--mode=subprocess"], True),
+        (["snakemake", "--mode", "default"], False),
+    ],
+)
+def test_argv_job_process(argv: list[str], job: bool) -> None:
+    assert argv_job_process(argv) is job
 
 
 def test_unresolvable_refs_fail_listing_each_with_the_fix(tmp_path: Path) -> None:
