@@ -28,7 +28,11 @@ RATE_SCALE = alt.Scale(domain=[0, 1], scheme="viridis")
 PCT = ".0%"
 # Vega-Lite cuts legend labels at 160 px ("retrieval: entropy_topk (gene…"); 0 = no limit.
 FULL_LEGEND = alt.Legend(labelLimit=0, orient="bottom", direction="vertical")
-# The head maps' panels: column name -> readable title.
+# The report's body is 1200 px wide with 1rem padding each side: a figure wider than this is clipped in a
+# 1280 px window (the JRT heatmaps were). Heatmap panels shrink to fit it.
+REPORT_WIDTH = 1168
+HEATMAP_MAX_PANELS = (REPORT_WIDTH - 200) // 72  # 60 px panels and their spacing side by side: 13
+# The head maps' panels, top to bottom (the caption lists them in this order): column -> readable title.
 HEAD_METRICS = {
     "mean_entropy": "mean attention entropy",
     "kept_rate": "kept by the entropy rule",
@@ -55,6 +59,11 @@ def retrieval_heatmaps(cells: pl.DataFrame, experiment: str) -> alt.FacetChart |
         ).alias("panel"),
         pl.col("depth").round(0).cast(pl.Int64).alias("depth_pct"),
     )
+    # The panels fit the report's width (the row header and axis take ~200 px; the legend sits below): side
+    # by side, narrower as they get more; past HEATMAP_MAX_PANELS one row per panel, one column per model.
+    panels = df["panel"].n_unique()
+    transpose = panels > HEATMAP_MAX_PANELS
+    panel_width = 160 if transpose else max(60, min(160, (REPORT_WIDTH - 200) // max(1, panels) - 12))
     base = (
         alt.Chart(
             _data(df.select("model", "panel", "context_length", "depth_pct", "mean_score", "exact_rate", "n"))
@@ -63,7 +72,9 @@ def retrieval_heatmaps(cells: pl.DataFrame, experiment: str) -> alt.FacetChart |
         .encode(
             x=alt.X("context_length:O", title="context length (tokens)"),
             y=alt.Y("depth_pct:O", title="needle depth (%)", sort="descending"),
-            color=alt.Color("mean_score:Q", title="mean score / 5", scale=RATE_SCALE),
+            color=alt.Color(
+                "mean_score:Q", title="mean score / 5", scale=RATE_SCALE, legend=alt.Legend(orient="bottom")
+            ),
             tooltip=[
                 "model:N",
                 "panel:N",
@@ -74,11 +85,16 @@ def retrieval_heatmaps(cells: pl.DataFrame, experiment: str) -> alt.FacetChart |
                 "n:Q",
             ],
         )
-        .properties(width=160, height=120)
+        .properties(width=panel_width, height=120)
     )
-    return base.facet(
-        row=alt.Row("model:N", title=None), column=alt.Column("panel:N", title=None)
-    ).properties(title=f"Retrieval heatmaps: {experiment}")
+    if transpose:
+        chart = base.facet(
+            row=alt.Row("panel:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+            column=alt.Column("model:N", title=None),
+        )
+    else:
+        chart = base.facet(row=alt.Row("model:N", title=None), column=alt.Column("panel:N", title=None))
+    return chart.properties(title=f"Retrieval heatmaps: {experiment}")
 
 
 def ablation_bars(summary: pl.DataFrame) -> alt.FacetChart | None:
@@ -126,24 +142,41 @@ def ablation_bars(summary: pl.DataFrame) -> alt.FacetChart | None:
     )
 
 
+# The trade-off figure's rows, each with its own y axis: retrieval is a rate in [0, 1]; retention is a ratio
+# that can pass 100% (a sparsified toy answering more MC questions than with all heads).
+RETRIEVAL_MEASURE = "exact retrieval"
+RETENTION_MEASURE = "MC retention (acc(k) / acc(all heads))"
+
+
 def _curve_points(curve: pl.DataFrame) -> pl.DataFrame:
     series = pl.concat_str(
         [pl.lit("retrieval: "), pl.col("kind"), pl.lit(" ("), pl.col("phase"), pl.lit(")")]
     )
     return curve.filter(pl.col("kept_fraction").is_not_null()).select(
-        "model", "kept_fraction", "k", series.alias("series"), pl.col("exact_rate").alias("value")
+        "model",
+        "kept_fraction",
+        "k",
+        series.alias("series"),
+        pl.col("exact_rate").alias("value"),
+        pl.lit(RETRIEVAL_MEASURE).alias("measure"),
     )
 
 
 def _mmlu_points(mmlu: pl.DataFrame) -> pl.DataFrame:
     series = pl.concat_str([pl.col("dataset"), pl.lit(" retention ("), pl.col("phase"), pl.lit(")")])
     return mmlu.filter((pl.col("kind") == "entropy_topk") & pl.col("retention").is_not_null()).select(
-        "model", "kept_fraction", "k", series.alias("series"), pl.col("retention").alias("value")
+        "model",
+        "kept_fraction",
+        "k",
+        series.alias("series"),
+        pl.col("retention").alias("value"),
+        pl.lit(RETENTION_MEASURE).alias("measure"),
     )
 
 
 def sparsity_tradeoff(curve: pl.DataFrame, mmlu: pl.DataFrame) -> alt.FacetChart | None:
-    """Kept fraction of heads vs exact retrieval (each sweep kind) and vs multiple-choice retention."""
+    """Kept fraction of heads vs exact retrieval (each sweep kind; top row) and vs multiple-choice retention
+    (bottom row), one column per model; each row has its own y axis (a rate and a ratio)."""
     parts = [points(df) for points, df in ((_curve_points, curve), (_mmlu_points, mmlu)) if not df.is_empty()]
     df = pl.concat(parts).sort("model", "series", "kept_fraction") if parts else pl.DataFrame()
     if df.is_empty():
@@ -153,11 +186,7 @@ def sparsity_tradeoff(curve: pl.DataFrame, mmlu: pl.DataFrame) -> alt.FacetChart
         .mark_line(point=True)
         .encode(
             x=alt.X("kept_fraction:Q", title="fraction of attention heads kept", axis=alt.Axis(format=PCT)),
-            y=alt.Y(
-                "value:Q",
-                title="exact retrieval or MC retention (see legend)",
-                axis=alt.Axis(format=PCT),
-            ),
+            y=alt.Y("value:Q", title=None, axis=alt.Axis(format=PCT)),
             color=alt.Color("series:N", title=None, legend=FULL_LEGEND),
             tooltip=[
                 "model:N",
@@ -167,15 +196,22 @@ def sparsity_tradeoff(curve: pl.DataFrame, mmlu: pl.DataFrame) -> alt.FacetChart
                 alt.Tooltip("value:Q", format=".3f"),
             ],
         )
-        .properties(width=300, height=200)
+        .properties(width=300, height=160)
     )
-    return chart.facet(column=alt.Column("model:N", title=None)).properties(
-        title="Head sparsification trade-off (entropy top-k and controls)"
+    return (
+        chart.facet(
+            row=alt.Row("measure:N", title=None, sort=[RETRIEVAL_MEASURE, RETENTION_MEASURE]),
+            column=alt.Column("model:N", title=None),
+        )
+        .resolve_scale(y="independent")
+        .properties(title="Head sparsification trade-off (entropy top-k and controls)")
     )
 
 
-def head_score_maps(heads: pl.DataFrame) -> alt.FacetChart | None:
-    """Per layer x head: mean attention entropy (the static ranking), and how often the dynamic rule kept it."""
+def head_score_maps(heads: pl.DataFrame) -> alt.VConcatChart | None:
+    """Per layer x head, one row per metric in HEAD_METRICS order (each with its own colour legend, shared
+    by the models of the row), one column per model. Cells are 12 px (8 px past 16 heads), so the figure
+    stays narrow enough to print at page width with legible labels."""
     if heads.is_empty():
         return None
     long = (
@@ -190,22 +226,39 @@ def head_score_maps(heads: pl.DataFrame) -> alt.FacetChart | None:
     )
     if long.is_empty():
         return None
-    chart = (
-        alt.Chart(_data(long))
-        .mark_rect()
-        .encode(
-            x=alt.X("head:O", title="head"),
-            y=alt.Y("layer_index:O", title="layer"),
-            # One colour scale per panel; the panel header names the metric.
-            color=alt.Color("value:Q", title=None, scale=alt.Scale(scheme="viridis")),
-            tooltip=["model:N", "metric:N", "layer_index:O", "head:O", alt.Tooltip("value:Q", format=".3f")],
+    cell = 12 if heads["head"].n_unique() <= 16 else 8
+    step = alt.Step(cell)
+    legend = alt.Legend(gradientLength=max(20, cell * long["layer_index"].n_unique()), tickCount=2)
+    titles = [t for t in HEAD_METRICS.values() if long.filter(pl.col("metric") == t).height]
+    rows = []
+    for i, title in enumerate(titles):
+        part = long.filter(pl.col("metric") == title)
+        first, last = i == 0, i == len(titles) - 1  # model names on top, the x-axis title at the bottom only
+        panel = (
+            alt.Chart(_data(part))
+            .mark_rect()
+            .encode(
+                x=alt.X("head:O", title="head" if last else None),
+                y=alt.Y("layer_index:O", title="layer"),
+                color=alt.Color(
+                    "value:Q",
+                    title=None,
+                    scale=alt.Scale(scheme="viridis"),
+                    legend=legend,  # as tall as the panels: the rows stay short
+                ),
+                tooltip=["model:N", "layer_index:O", "head:O", alt.Tooltip("value:Q", format=".3f")],
+            )
+            .properties(width=step, height=step)
         )
-        .properties(width=180, height=90)
-    )
+        rows.append(
+            panel.facet(column=alt.Column("model:N", title=None, header=alt.Header(labels=first)))
+            .resolve_scale(x="independent", y="independent")
+            .properties(title=alt.TitleParams(title, anchor="start", fontSize=11))
+        )
     return (
-        chart.facet(row=alt.Row("model:N", title=None), column=alt.Column("metric:N", title=None))
-        .resolve_scale(color="independent", x="independent")
-        .properties(title="Attention heads: entropy, kept rate, needle mass, ablation drop")
+        alt.vconcat(*rows, spacing=8)
+        .resolve_scale(color="independent")
+        .properties(title="Attention heads by layer, one row per metric")
     )
 
 
@@ -252,7 +305,9 @@ FIGURE_CAPTIONS = {
     "ablation_bars": "Exact retrieval with 95% Wilson intervals: baseline, attention ablation, JRT and our controls.",
     "sparsity_tradeoff": "Fraction of heads kept vs exact retrieval and multiple-choice retention (E4, E5).",
     "exposure_grid": "Exact retrieval per needle-exposure cell (E6): the needle hidden during generation kills retrieval.",
-    "head_maps": "Per attention head: mean entropy, how often the entropy rule kept it, needle mass, ablation drop (E7).",
+    "head_maps": "Per attention head (layer x head), one row per metric, top to bottom: "
+    + "; ".join(HEAD_METRICS.values())
+    + " (E7; a row is absent when its metric was not measured).",
 }
 
 

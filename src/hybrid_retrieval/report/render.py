@@ -11,12 +11,14 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 import polars as pl
 import vl_convert as vlc
 import yaml
@@ -42,6 +44,38 @@ def _script_json(obj: Any) -> str:
     """JSON that cannot close its <script> element: escape <, > and & as \\u escapes (still valid JSON)."""
     text = json.dumps(obj, sort_keys=True)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def code_spans(text: Any) -> markupsafe.Markup:
+    """Escaped text with Markdown `code` spans as <code> elements (the deviations list is written for
+    ARTIFACT.md, in Markdown)."""
+    escaped = str(markupsafe.escape(text))
+    return markupsafe.Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))
+
+
+def toy_banner(config: dict[str, Any]) -> str | None:
+    """The report's first words when the run has toy models (None without toys): which models are toys
+    and what their verdicts can say."""
+    models = config.get("models")
+    if not isinstance(models, dict):  # a config this version cannot read: no claim about toys
+        return None
+    toys = sorted(
+        name for name, spec in models.items() if isinstance(spec, dict) and spec.get("source") == "toy"
+    )
+    if not toys:
+        return None
+    names = ", ".join(toys)
+    if len(toys) == len(models):
+        return (
+            f"Toy models: every model of this run ({names}) is a tiny version of a real architecture, trained "
+            "here in minutes on a synthetic language. The verdicts below say what the protocol measures on "
+            "these toys; they neither confirm nor refute the paper's numbers, which are about the real models "
+            "(config/paper.yaml, ARTIFACT.md)."
+        )
+    return (
+        f"Toy models: {names} in this run are tiny versions of real architectures, trained here on a synthetic "
+        "language; their verdicts say nothing about the paper's numbers. The other models are real."
+    )
 
 
 def _inline_js(code: str) -> str:
@@ -167,12 +201,14 @@ def provenance_view(path: str | os.PathLike[str] | None) -> list[tuple[str, str]
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("hybrid_retrieval.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "html.j2"], default_for_string=True, default=True),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
+    env.filters["code_spans"] = code_spans
+    return env
 
 
 def render_report(
@@ -202,7 +238,9 @@ def render_report(
         [r["job"], f"{r['seconds']:.1f}", "n/a" if r["max_rss_mb"] is None else f"{r['max_rss_mb']:.0f}"]
         for r in bench.iter_rows(named=True)
     ]
-    counts = {s: claims.filter(pl.col("status") == s).height for s in ("PASS", "FAIL", "INCONCLUSIVE", "NOT RUN")}
+    counts = {
+        s: claims.filter(pl.col("status") == s).height for s in ("PASS", "FAIL", "INCONCLUSIVE", "NOT RUN")
+    }
     tables: list[TableView] = report_views(tables_dir)
     html = (
         _environment()
@@ -215,6 +253,7 @@ def render_report(
             protocol=protocol_view(config),
             deviations=DEVIATIONS,
             counts=counts,
+            toy_banner=toy_banner(config),
             figures=figures,
             tables=tables,
             config_yaml=yaml.safe_dump(config, sort_keys=True, default_flow_style=False),
