@@ -200,3 +200,27 @@ def test_a_users_llama_adapter_loads_and_passes_the_canary(tmp_path: Path, user_
         (1, 4, 2, 8),
     ]
     check_interventions(loaded, list(range(3, 15)), ("prefill", "generation"), "whole_prompt")
+
+
+def test_qwen3_5_multimodal_checkpoint_loads_its_text_model(tmp_path: Path) -> None:
+    """Qwen3.5 checkpoints are vision-language configs (`qwen3_5`); load_model picks the family from
+    config.json, transformers loads the text model (`qwen3_5_text`) with the checkpoint's weights, and the
+    interventions act on it (the canary)."""
+    from test_families import TINY
+    from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
+
+    vision = dict(
+        depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32, patch_size=4
+    )
+    config = Qwen3_5Config(text_config=dict(TINY["qwen3_5"][2]), vision_config=vision)
+    torch.manual_seed(0)
+    composite = Qwen3_5ForConditionalGeneration(config).eval()
+    directory = save_hub_layout(composite, tmp_path / "qwen3_5")
+    assert json.loads((directory / "config.json").read_text())["model_type"] == "qwen3_5"
+    loaded = load_model(directory)
+    assert (loaded.model.config.model_type, loaded.adapter.model_type) == ("qwen3_5_text", "qwen3_5")
+    ids = torch.tensor([list(range(3, 15))])
+    with torch.no_grad():
+        # the checkpoint's text weights, not fresh ones (the composite runs SDPA, hence not bit for bit)
+        torch.testing.assert_close(loaded.model(input_ids=ids).logits, composite(input_ids=ids).logits)
+    check_interventions(loaded, ids[0].tolist(), ("prefill", "generation"), "whole_prompt")
