@@ -179,24 +179,22 @@ def resolve_commit(repo_id: str, revision: str, repo_type: RepoType = "model") -
 def download(
     repo_id: str, commit: str, repo_type: RepoType = "model", allow_patterns: Sequence[str] | None = None
 ) -> Path:
-    """The snapshot of `repo_id` at `commit` in the standard HF cache (downloaded if missing), its path."""
-    from huggingface_hub import snapshot_download
+    """The snapshot of `repo_id` at `commit` in the standard HF cache (downloaded if missing), its path:
+    the files matching `allow_patterns` (huggingface_hub's fnmatch: `*` crosses `/`), each checked against
+    the hub's metadata (`fetch_checked`). A model snapshot for loading: `download_model_snapshot`."""
+    from huggingface_hub.utils import filter_repo_objects
 
     if not is_commit(commit):
         raise HubError(f"{repo_type} {repo_id}: download needs a 40-hex commit sha, got {commit!r}")
     if allow_patterns is None:
         allow_patterns = MODEL_PATTERNS if repo_type == "model" else DATASET_PATTERNS
-    try:
-        path = snapshot_download(
-            repo_id,
-            repo_type=repo_type,
-            revision=commit,
-            allow_patterns=list(allow_patterns),
-            endpoint=endpoint(),
-        )
-    except Exception as error:
-        raise explain(error, repo_id, commit, repo_type) from error
-    return Path(path)
+    patterns = list(allow_patterns)
+
+    def select(listing: dict[str, HubFile], fetch_one: Callable[[str], Path]) -> list[str]:
+        return sorted(filter_repo_objects(items=list(listing), allow_patterns=patterns))
+
+    snapshot, _ = fetch_checked(repo_id, commit, repo_type, select, recursive=True)
+    return snapshot
 
 
 def cached_snapshot(repo_id: str, commit: str, repo_type: RepoType = "model") -> Path | None:
@@ -321,13 +319,14 @@ def select_model_files(names: Iterable[str], read_index: Callable[[], Any], what
     return sorted(wanted + weights)
 
 
-def _hub_listing(repo_id: str, commit: str) -> dict[str, HubFile]:
-    """The top-level files of `repo_id` at `commit` with the hub's size and sha256 (LFS) or git blob id."""
+def _hub_listing(repo_id: str, commit: str, repo_type: RepoType, recursive: bool) -> dict[str, HubFile]:
+    """The files of `repo_id` at `commit` (top level only unless `recursive`) with the hub's size and
+    sha256 (LFS) or git blob id."""
     from huggingface_hub import HfApi
     from huggingface_hub.hf_api import RepoFile
 
     entries = HfApi(endpoint=endpoint()).list_repo_tree(
-        repo_id, revision=commit, repo_type="model", recursive=False
+        repo_id, revision=commit, repo_type=repo_type, recursive=recursive
     )
     return {
         f.path: HubFile(f.path, f.size, f.lfs.sha256 if f.lfs else None, None if f.lfs else f.blob_id)
@@ -349,14 +348,19 @@ def snapshot_folder(repo_id: str, commit: str, repo_type: RepoType = "model") ->
     )
 
 
-def _cached_listing(repo_id: str, commit: str, snapshot: Path) -> dict[str, HubFile]:
+def _cached_listing(repo_id: str, commit: str, repo_type: RepoType, snapshot: Path) -> dict[str, HubFile]:
     """The hub's tree listing as huggingface_hub cached it with the snapshot (sizes), else the folder's files."""
     from huggingface_hub import get_cached_repo_tree
 
     try:
-        return {f.path: HubFile(f.path, f.size) for f in get_cached_repo_tree(repo_id, revision=commit)}
+        files = get_cached_repo_tree(repo_id, repo_type=repo_type, revision=commit)
+        return {f.path: HubFile(f.path, f.size) for f in files}
     except Exception:  # no cached listing (older huggingface_hub, or another tool filled the cache)
-        return {p.name: HubFile(p.name, None) for p in snapshot.iterdir() if not p.is_dir()}
+        return {
+            p.relative_to(snapshot).as_posix(): HubFile(p.relative_to(snapshot).as_posix(), None)
+            for p in snapshot.rglob("*")
+            if not p.is_dir()
+        }
 
 
 def _digest(path: Path, algorithm: str, prefix: bytes = b"") -> str:
@@ -397,40 +401,43 @@ def _problems(snapshot: Path, names: list[str], listing: dict[str, HubFile]) -> 
     return found
 
 
-def _fetch(repo_id: str, commit: str, names: list[str]) -> Path:
+def _fetch(repo_id: str, commit: str, repo_type: RepoType, names: list[str]) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
         path = snapshot_download(
             repo_id,
-            repo_type="model",
+            repo_type=repo_type,
             revision=commit,
             allow_patterns=[glob.escape(n) for n in names],
             endpoint=endpoint(),
         )
     except Exception as error:
-        raise explain(error, repo_id, commit, "model") from error
+        raise explain(error, repo_id, commit, repo_type) from error
     return Path(path)
 
 
-def _from_cache(repo_id: str, commit: str, unreachable: HubError) -> tuple[Path, list[str]]:
+# select(listing, path_of) -> the names to fetch; path_of(name) gives a file's local path (fetching it)
+Select = Callable[[dict[str, HubFile], Callable[[str], Path]], list[str]]
+
+
+def _from_cache(
+    repo_id: str, commit: str, repo_type: RepoType, select: Select, unreachable: HubError
+) -> tuple[Path, list[str]]:
     """The hub cannot be asked: the cached snapshot, checked against the cached listing and blob names."""
-    what = f"model {repo_id}@{commit}"
-    snapshot = snapshot_folder(repo_id, commit)
+    what = f"{repo_type} {repo_id}@{commit}"
+    snapshot = snapshot_folder(repo_id, commit, repo_type)
     if not snapshot.is_dir():
         raise unreachable
-    names = select_model_files(
-        _cached_listing(repo_id, commit, snapshot),
-        lambda: json.loads((snapshot / WEIGHTS_INDEX).read_text(encoding="utf-8")),
-        what,
-    )
+    listing = _cached_listing(repo_id, commit, repo_type, snapshot)
+    names = select(listing, lambda name: snapshot / name)
     absent = [n for n in names if not (snapshot / n).is_file()]
     if absent:
         raise HubUnreachableError(
             f"{what}: the cached snapshot {snapshot} lacks {absent[:3]} and the hub cannot be asked "
             f"({unreachable}); rerun with network access"
         )
-    bad = _problems(snapshot, names, _cached_listing(repo_id, commit, snapshot))
+    bad = _problems(snapshot, names, listing)
     if bad:
         raise HubError(
             f"{what}: the cached "
@@ -444,40 +451,36 @@ def _from_cache(repo_id: str, commit: str, unreachable: HubError) -> tuple[Path,
     return snapshot, names
 
 
-def fetch_model_files(repo_id: str, commit: str) -> tuple[Path, list[str]]:
-    """(the cached snapshot folder, the names of its files to use): the model's top-level files at
-    `commit` (`select_model_files`) downloaded into the HF cache and each checked against the hub's size
-    and sha256 (LFS) or git blob id. A corrupt cached blob is deleted and fetched again; without the hub
-    the cached snapshot is checked against its cached listing and blob names, and a corrupt blob stops
-    with its path to delete."""
+def fetch_checked(
+    repo_id: str, commit: str, repo_type: RepoType, select: Select, *, recursive: bool
+) -> tuple[Path, list[str]]:
+    """(the cached snapshot folder, the names of the files fetched): the files `select` chooses from the
+    hub's listing at `commit`, downloaded into the HF cache and each checked against the hub's size and
+    sha256 (LFS) or git blob id. A corrupt cached blob is deleted and fetched again. Without the hub
+    (offline, unreachable, HTTP 5xx) the cached snapshot is checked against its cached listing and blob
+    names, and a corrupt blob stops with one line naming the path to delete."""
     from hybrid_retrieval.errors import HybridRetrievalError
 
-    what = f"model {repo_id}@{commit}"
+    what = f"{repo_type} {repo_id}@{commit}"
     try:
         if offline():
             raise HubUnreachableError(
                 f"{what} is not in the local Hugging Face cache and the hub cannot be asked (HF_HUB_OFFLINE "
                 f"is set); run once with network access to {endpoint()}, or pin a cached commit"
             )
-        listing = _hub_listing(repo_id, commit)
+        listing = _hub_listing(repo_id, commit, repo_type, recursive)
     except HubUnreachableError as error:
-        return _from_cache(repo_id, commit, error)
+        return _from_cache(repo_id, commit, repo_type, select, error)
     except HybridRetrievalError:
         raise
     except Exception as error:  # huggingface_hub and its HTTP client raise many types
-        problem = explain(error, repo_id, commit, "model")
+        problem = explain(error, repo_id, commit, repo_type)
         if isinstance(problem, HubUnreachableError):
-            return _from_cache(repo_id, commit, problem)
+            return _from_cache(repo_id, commit, repo_type, select, problem)
         raise problem from error
 
-    names = select_model_files(
-        listing,
-        lambda: json.loads(
-            (_fetch(repo_id, commit, [WEIGHTS_INDEX]) / WEIGHTS_INDEX).read_text(encoding="utf-8")
-        ),
-        what,
-    )
-    snapshot = _fetch(repo_id, commit, names)
+    names = select(listing, lambda name: _fetch(repo_id, commit, repo_type, [name]) / name)
+    snapshot = _fetch(repo_id, commit, repo_type, names)
     total = sum(listing[n].size or 0 for n in names)
     log.info(
         "%s: checking %d files (%.1f MB) against the hub's sizes and hashes", what, len(names), total / 1e6
@@ -489,7 +492,7 @@ def fetch_model_files(repo_id: str, commit: str) -> tuple[Path, list[str]]:
             (snapshot / name).unlink(missing_ok=True)
             blob.unlink(missing_ok=True)
         again = [name for name, _, _ in bad]
-        snapshot = _fetch(repo_id, commit, again)
+        snapshot = _fetch(repo_id, commit, repo_type, again)
         still = _problems(snapshot, again, listing)
         if still:
             name, blob, why = still[0]
@@ -498,6 +501,19 @@ def fetch_model_files(repo_id: str, commit: str) -> tuple[Path, list[str]]:
                 f"retry later, or check HF_ENDPOINT (the file is at {blob})"
             )
     return snapshot, names
+
+
+def fetch_model_files(repo_id: str, commit: str) -> tuple[Path, list[str]]:
+    """(the cached snapshot folder, the names of its files to use): the model's top-level files at
+    `commit` (`select_model_files`), fetched and checked (`fetch_checked`)."""
+    what = f"model {repo_id}@{commit}"
+
+    def select(listing: dict[str, HubFile], path_of: Callable[[str], Path]) -> list[str]:
+        return select_model_files(
+            listing, lambda: json.loads(path_of(WEIGHTS_INDEX).read_text(encoding="utf-8")), what
+        )
+
+    return fetch_checked(repo_id, commit, "model", select, recursive=False)
 
 
 def _link_files(snapshot: Path, names: list[str], dest: Path) -> None:

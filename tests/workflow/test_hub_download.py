@@ -28,6 +28,7 @@ pytestmark = pytest.mark.workflow
 
 SHARDED = "org/sharded-standin"
 SINGLE = "org/single-standin"
+DATASET = "org/dataset-standin"
 MADE_UP = "0123456789abcdef0123456789abcdef01234567"
 # What a model snapshot of SHARDED must hold besides the tiny model's own configs and tokenizer files.
 SHARDED_FILES = {
@@ -137,6 +138,16 @@ def _build_single(mirrors: Path, model_dir: Path) -> str:
     return _commit(repo)
 
 
+def _build_dataset(mirrors: Path) -> str:
+    repo = mirrors / "datasets" / DATASET
+    repo.mkdir(parents=True)
+    _git(repo, "init", "-q", "-b", "main")
+    _lfs(repo, "sub/test-00000-of-00001.parquet", b"PAR1" + bytes(range(256)) * 8 + b"PAR1")
+    (repo / "README.md").write_text("---\nconfigs:\n- config_name: sub\n---\n")
+    (repo / "notes.txt").write_text("not part of the snapshot\n")
+    return _commit(repo)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -151,6 +162,7 @@ def olah(tmp_path_factory: pytest.TempPathFactory, tiny_model_dirs: dict[str, Pa
     heads = {
         SHARDED: _build_sharded(mirrors, tiny_model_dirs["jamba"]),
         SINGLE: _build_single(mirrors, tiny_model_dirs["recurrent_gemma"]),
+        DATASET: _build_dataset(mirrors),
     }
     port = _free_port()
     script = REPO / "scripts/olah-hub.sh"
@@ -255,6 +267,18 @@ def test_a_corrupt_cached_blob_is_fetched_again_and_offline_named_for_deletion(
     monkeypatch.delenv("HF_HUB_OFFLINE")
     dest = hub.download_model_snapshot(SINGLE, "main", tmp_path / "m", commit=sha)
     assert _blob(dest, "model.safetensors").read_bytes() == good_weights
+
+
+def test_a_dataset_snapshot_is_checked_too(hub_env) -> None:
+    _, heads, _ = hub_env
+    snapshot = hub.download(DATASET, heads[DATASET], "dataset")
+    files = {p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if not p.is_dir()}
+    assert files == {"README.md", "sub/test-00000-of-00001.parquet"}
+    parquet = (snapshot / "sub/test-00000-of-00001.parquet").resolve()
+    good = parquet.read_bytes()
+    os.truncate(parquet, 10)
+    again = hub.download(DATASET, heads[DATASET], "dataset")
+    assert (again / "sub/test-00000-of-00001.parquet").read_bytes() == good
 
 
 def test_an_unreachable_hub_uses_the_checked_cache_and_an_empty_cache_says_unreachable(
