@@ -487,7 +487,7 @@ def run_mmlu(
     """E5: multiple choice (test split, k-shot from dev) under entropy top-k with prefill sparsity.
     dataset "toy" = the toy model's own knowledge set in `model_dir/mc`. `limit`: at most N questions per
     subject (as lm-eval's per task)."""
-    from hybrid_retrieval.multiple_choice import score_multiple_choice
+    from hybrid_retrieval.multiple_choice import encode_questions, score_multiple_choice
     from hybrid_retrieval.tasks.mmlu import dataset_label, load_mc_dataset
 
     check_limit(limit)
@@ -501,6 +501,9 @@ def run_mmlu(
     dev = data.get("dev", {})
     chat = bool(model.get("chat_template", False)) if chat_template is None else bool(chat_template)
     spec = _topk(resolve_k(k, loaded), "all", head_score)  # no generation step in multiple choice: prefill=True
+    if questions:  # the canary on the first question's prompt (prefill only), before any row is written
+        first = encode_questions(loaded.tokenizer, questions[:1], dev, num_shots=int(num_shots), chat_template=chat)
+        check_interventions(loaded, first[0].context, ("prefill",), "whole_prompt")
     table = score_multiple_choice(
         loaded,
         questions,

@@ -328,3 +328,21 @@ def test_the_canary_leaves_the_rows_unchanged(arch, tiny_model_dirs, tmp_path, m
     with_canary = _job(tiny_model_dirs[arch], tmp_path / "a.parquet", monkeypatch)
     without = _job(tiny_model_dirs[arch], tmp_path / "b.parquet", monkeypatch, canary=False)
     assert with_canary.height == 8 and with_canary.equals(without)
+
+
+def test_mmlu_jobs_run_the_prefill_canary(tiny_model_dirs, tmp_path, monkeypatch) -> None:
+    from test_multiple_choice import make_questions
+
+    from hybrid_retrieval import experiments
+    from hybrid_retrieval.tasks import mmlu
+
+    data = {"test": {"s": make_questions("s", 3, 0)}, "dev": {"s": make_questions("s", 2, 1)}}
+    monkeypatch.setattr(mmlu, "load_mc_dataset", lambda source: data)
+    calls = []
+    real = experiments.check_interventions
+    monkeypatch.setattr(experiments, "check_interventions", lambda *a: calls.append(a[2:]) or real(*a))
+    table = experiments.run_mmlu(
+        tiny_model_dirs["jamba"], model={"name": "tiny", "dtype": "float32"}, dataset="x.parquet", k=0,
+        num_shots=1, chat_template=False, batch_size=2, out_path=tmp_path / "mmlu.parquet",
+    )  # fmt: skip
+    assert calls == [(("prefill",), "whole_prompt")] and table.height == 3
