@@ -106,7 +106,8 @@ def check_interventions(
             delta = (untouched.float() - kept.float()).abs().max().item()
             raise CanaryError(
                 f"intervention canary failed for {where}: keeping every head changed the logits (max |d| = "
-                f"{delta:.3g}); the adapter reports heads or projections the model does not use. No row written"
+                f"{delta:.3g}): the interventions' attention is not this model's (an argument of its attention "
+                "they ignore, such as logit soft-capping, or heads its adapter misreports); no row written"
             )
         if torch.equal(untouched, removed):
             raise CanaryError(

@@ -224,3 +224,38 @@ def test_qwen3_5_multimodal_checkpoint_loads_its_text_model(tmp_path: Path) -> N
         # the checkpoint's text weights, not fresh ones (the composite runs SDPA, hence not bit for bit)
         torch.testing.assert_close(loaded.model(input_ids=ids).logits, composite(input_ids=ids).logits)
     check_interventions(loaded, ids[0].tolist(), ("prefill", "generation"), "whole_prompt")
+
+
+def test_the_canary_stops_a_model_whose_attention_the_interventions_do_not_compute(
+    user_registry: None,
+) -> None:
+    """Gemma 2 soft-caps its attention logits, which the interventions' eager attention does not: a user's
+    adapter for it is stopped by the canary's k = H check, not run with silently different attention."""
+    from types import SimpleNamespace
+
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    from conftest import _sharpen_attention
+    from hybrid_retrieval.canary import CanaryError
+    from hybrid_retrieval.models.loading import LoadedModel
+
+    torch.manual_seed(0)
+    config = Gemma2Config(
+        vocab_size=VOCAB_SIZE, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, attn_logit_softcapping=1.0, sliding_window=64, pad_token_id=0,
+        eos_token_id=1, bos_token_id=2, attn_implementation="eager",
+    )  # fmt: skip
+    model = Gemma2ForCausalLM(config).eval()
+    _sharpen_attention(model, 0)
+    adapter = FamilyAdapter(
+        family="gemma2", model_types=("gemma2",), attention=("Gemma2Attention",), mixers=()
+    )
+    loaded = LoadedModel(
+        model=model, tokenizer=SimpleNamespace(eos_token_id=None), adapter=adapter, name="g", revision="t"
+    )
+    with pytest.raises(
+        CanaryError, match=r"model g \(family gemma2\), phase prefill: keeping every head changed"
+    ):
+        check_interventions(loaded, list(range(3, 15)), ("prefill",), "whole_prompt")
+    model.config.attn_logit_softcapping = None  # without soft-capping the same adapter passes
+    check_interventions(loaded, list(range(3, 15)), ("prefill", "generation"), "whole_prompt")
