@@ -14,7 +14,7 @@ TORCH_INDEX ?=
 
 # Every target that reads $(CONFIG) checks first that it exists: a typo is an error, never the default run.
 config-file:
-	@test -f '$(CONFIG)' || { echo "CONFIG=$(CONFIG): no such config file; pass an existing one, e.g. CONFIG=config/config.yaml (or config/paper.yaml, config/smoke.yaml)" >&2; exit 2; }
+	@test -f '$(CONFIG)' || { echo "CONFIG=$(CONFIG): no such config file; pass an existing one: $(filter-out %.lock.yaml,$(wildcard config/*.yaml))" >&2; exit 2; }
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else \

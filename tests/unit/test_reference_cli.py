@@ -91,7 +91,7 @@ def test_make_refuses_a_missing_config_before_anything_else() -> None:
             timeout=60,
         )
         assert proc.returncode == 2, (target, proc.stdout, proc.stderr)
-        assert "CONFIG=config/typo.yaml: no such config file" in proc.stderr, target
+        assert "CONFIG=config/typo.yaml: no such config file; pass an existing one: config/config.yaml" in proc.stderr, target
         assert "pip install" not in proc.stdout  # refused before the install step or any job
 
 
