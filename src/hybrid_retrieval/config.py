@@ -385,6 +385,42 @@ class Recordings(Experiment):
     max_new_tokens: int = Field(12, ge=1, description="Decoding budget of each recorded trial.")
 
 
+class Probe(Strict):
+    """One probe prompt of `experiments.attention_maps`: a needle-test prompt of the grid's kind."""
+
+    context_length: int = Field(ge=16, description="Context length of the probe prompt, in tokens (the prompt frame included).")
+    depth: float = Field(ge=0, le=100, description="Needle depth of the probe prompt, in percent of the haystack.")
+
+
+class AttentionMaps(Strict):
+    """The authors' raw attention maps (NIAH get_attention_weights.py; pred.py `save_attn`): on a few probe
+    prompts, every attention layer's post-softmax probabilities (every head, each generated step's query,
+    before any intervention) and the heads entropy top-k keeps per step, written per layer as float16 npz."""
+
+    enabled: bool = Field(True, description="Run this experiment.")
+    models: list[ModelName] | None = None  # None = every model of the config
+    # The authors' two probe files: Huggingface_250_100_prompts.json and Huggingface_4096_0_prompts.json.
+    probes: list[Probe] = Field(
+        [Probe(context_length=250, depth=100), Probe(context_length=4096, depth=0)],
+        min_length=1,
+        description="Probe prompts (context length, needle depth); default: the authors' 250 tokens / depth 100 and 4096 / depth 0.",
+    )
+    # The authors recorded without sparsification (get_attention_weights.py) or inside their k loop (pred.py),
+    # whose stored RecurrentGemma-2B configs all have k = 10 = all heads: H.
+    k: HeadCount = Field("H", description="Heads kept per attention layer by the entropy rule while the maps are recorded ('H' = all heads: no sparsification).")
+    phase: Phase = Field("generation", description="Phase of that top-k sparsification.")
+    max_new_tokens: int | None = Field(None, ge=1, description="Generated steps recorded per probe (None = retrieval.max_new_tokens).")
+
+    @pydantic.field_validator("probes")
+    @classmethod
+    def _distinct_probes(cls, probes: list[Probe]) -> list[Probe]:
+        seen = [(p.context_length, p.depth) for p in probes]
+        repeated = sorted({pair for pair in seen if seen.count(pair) > 1})
+        if repeated:
+            raise ValueError(f"probes {repeated} are listed more than once; list each (context_length, depth) once")
+        return probes
+
+
 class Experiments(Strict):
     baseline: Baseline = Baseline()
     attention_ablation: AttentionAblation = AttentionAblation()
@@ -396,6 +432,7 @@ class Experiments(Strict):
     mmlu: Mmlu = Mmlu()
     glue: Glue = Glue()
     recordings: Recordings = Recordings()
+    attention_maps: AttentionMaps = AttentionMaps()
 
 
 # -------------------------------------------------------------------------------------------- report
@@ -420,7 +457,9 @@ class Sparsification(Strict):
 
 
 # Sections whose conditions rank heads (they receive `head_score` in their settings).
-SPARSIFYING_SECTIONS = ("attention_ablation", "jrt", "exposure", "sparsity_sweep", "recordings", "mmlu", "glue")
+SPARSIFYING_SECTIONS = (
+    "attention_ablation", "jrt", "exposure", "sparsity_sweep", "recordings", "attention_maps", "mmlu", "glue"
+)
 
 
 class Config(Strict):
@@ -508,6 +547,13 @@ class Config(Strict):
                     f"{where} {too_short} cannot hold the prompt frame: retrieval.frame_reserve is {reserve} "
                     "tokens; use context lengths above it or lower frame_reserve"
                 )
+        maps = self.experiments.attention_maps
+        too_short = sorted({p.context_length for p in maps.probes if p.context_length <= reserve})
+        if too_short and maps.enabled:
+            raise ValueError(
+                f"experiments.attention_maps.probes context lengths {too_short} cannot hold the prompt frame: "
+                f"retrieval.frame_reserve is {reserve} tokens; use context lengths above it or lower frame_reserve"
+            )
 
     def _check_toy_heads(self) -> None:
         """A k above a toy's heads per attention layer (known from its architecture) is refused here."""
@@ -518,6 +564,7 @@ class Config(Strict):
             "experiments.mmlu.k": ("mmlu", ex.mmlu.k),
             "experiments.recordings.k": ("recordings", [ex.recordings.k]),
             "experiments.exposure.k": ("exposure", [ex.exposure.k]),
+            "experiments.attention_maps.k": ("attention_maps", [ex.attention_maps.k]),
         }
         checks = [(where, self.models_for(section), ks) for where, (section, ks) in sections.items()]
         checks += [(f"claims.mmlu_k.{m}", [m], [k]) for m, k in self.claims.mmlu_k.items()]

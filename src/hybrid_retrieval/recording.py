@@ -36,7 +36,12 @@ SCHEMA = {
 
 
 @torch.inference_mode()
-def _record_trial(loaded, trial, spec, max_new_tokens: int, prefill_boundary: str) -> pl.DataFrame:
+def _record_trial(
+    loaded, trial, spec, max_new_tokens: int, prefill_boundary: str, maps: list | None = None
+) -> pl.DataFrame:
+    """The trial's rows; with a `maps` list, also the raw attention maps: one (step, layer_index, float32
+    [h, kv_len] softmax of the step's query before any intervention, int [kv_len] absolute key positions)
+    per layer and step is appended to it (attention_maps.py)."""
     from hybrid_retrieval.decoding import decode, prefill
     from hybrid_retrieval.interventions import apply_intervention
 
@@ -47,9 +52,13 @@ def _record_trial(loaded, trial, spec, max_new_tokens: int, prefill_boundary: st
     def count_step(_module, _args, _kwargs) -> None:
         forward[0] += 1
 
-    def record(layer_index, phase, entropy, kept, needle_mass) -> None:
+    def record(layer_index, phase, entropy, kept, needle_mass, probabilities=None, key_positions=None) -> None:
         if forward[0] < 0:
             return
+        if maps is not None:
+            maps.append(
+                (forward[0], layer_index, probabilities[0].float().cpu().numpy(), key_positions.cpu().numpy())
+            )
         # [b=1, h, q]: keep the last query position, the one that produces this step's token.
         ent = entropy[0, :, -1].float().cpu().numpy()
         kep = kept[0, :, -1].bool().cpu().numpy() if kept is not None else np.ones_like(ent, dtype=bool)
@@ -60,6 +69,7 @@ def _record_trial(loaded, trial, spec, max_new_tokens: int, prefill_boundary: st
         )
         chunks.append((forward[0], layer_index, ent, kep, mass))
 
+    record.wants_probabilities = maps is not None  # type: ignore[attr-defined]  # read by interventions.attention
     model = loaded.model
     prompt = torch.tensor([list(trial.input_ids)])
     hook = model.register_forward_pre_hook(count_step, with_kwargs=True)
@@ -111,3 +121,19 @@ def record_attention(
     if out_path is not None:
         write_parquet(df, Path(out_path))
     return df
+
+
+def record_with_maps(
+    loaded, trial, spec, *, max_new_tokens: int, prefill_boundary: str = "whole_prompt"
+) -> tuple[pl.DataFrame, list[tuple[int, int, np.ndarray, np.ndarray]]]:
+    """One trial's `record_attention` rows and its raw attention maps: (step, layer_index, float32 [h,
+    kv_len] softmax of the step's query before any intervention, absolute key positions [kv_len]) per
+    layer and step, in the order the layers ran (attention_maps.py writes them)."""
+    from hybrid_retrieval.interventions import validate_spec
+
+    if max_new_tokens < 1:
+        raise ConfigError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    validate_spec(spec, loaded)
+    maps: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+    rows = _record_trial(loaded, trial, spec, max_new_tokens, prefill_boundary, maps)
+    return rows.sort("step", "layer_index", "head"), maps

@@ -7,7 +7,8 @@ attention function under `ATTENTION_IMPLEMENTATION` (and transformers' eager mas
 `Controller` of the calling module and computes eager attention exactly as transformers'
 `eager_attention_forward`, in query chunks that bound memory, composing per chunk: the needle exposure
 (`exposure`), the kept heads (`head_selection`) in the call's phase (`phases`), and the recorder (entropy,
-kept heads and needle mass of the unmodified softmax).
+kept heads and needle mass of the unmodified softmax; for a recorder with `wants_probabilities`, also
+that softmax's last query row per head with the keys' absolute positions: the raw attention maps).
 """
 
 from __future__ import annotations
@@ -131,6 +132,9 @@ class Controller(PhaseTracker):
             needle = needle_key_mask(self.needle_spans, positions)
 
         need_entropy = (masking and spec.kind == "entropy_topk") or self.recorder is not None
+        # a recorder that asks for the raw maps (attention_maps) gets the unmodified softmax of the last query
+        want_maps = self.recorder is not None and getattr(self.recorder, "wants_probabilities", False)
+        last_probs = None
         chunk = max(1, _score_elements_per_chunk() // max(1, batch * num_heads * kv_len))
         authors = spec.exposure_rule == "authors"
         if mode != "keep" and needle is None:
@@ -153,6 +157,8 @@ class Controller(PhaseTracker):
             if self.recorder is not None and needle is not None:
                 # mass on the needle of the unmodified distribution: [b, h, q_chunk]
                 masses.append(probs32.masked_fill(~needle[:, None, None, :], 0.0).sum(dim=-1))
+            if want_maps and stop == query_len:
+                last_probs = probs32[:, :, -1].clone()  # [b, h, kv_len], before any exposure
             if mode != "keep":
                 assert needle is not None
                 if authors:
@@ -179,12 +185,17 @@ class Controller(PhaseTracker):
                 entropies.append(entropy)
                 kepts.append(torch.ones_like(entropy, dtype=torch.bool) if kept is None else kept)
         if self.recorder is not None:
+            maps = {}
+            if want_maps:
+                positions = key_positions(self.past, query_len, kv_len, device=query.device)
+                maps = {"probabilities": last_probs, "key_positions": positions}
             self.recorder(
                 layer.layer_index,
                 phase,
                 torch.cat(entropies, dim=-1),
                 torch.cat(kepts, dim=-1),
                 torch.cat(masses, dim=-1) if masses else None,
+                **maps,
             )
         attn_output = torch.cat(outputs, dim=2).transpose(1, 2).contiguous()
         # Full weights only when they were computed in one piece (output_attentions on short inputs).
