@@ -193,8 +193,8 @@ def resolve_pins(
 
 def _unknown_sha_fix(ref: Ref) -> str:
     return (
-        f"; {ref.revision} is not a commit of {ref.repo_id} that {hub.endpoint()} knows: set the revision to "
-        "an existing commit sha (or a branch, locked at its current commit)"
+        f"; if {ref.revision} is not a commit of {ref.repo_id} at {hub.endpoint()}, set the revision to an "
+        "existing commit sha (or a branch: it is locked at its current commit)"
     )
 
 
