@@ -2,8 +2,11 @@
 
 Everything goes through `huggingface_hub` and its cache (`HF_HOME` / `HF_HUB_CACHE`, `HF_ENDPOINT`,
 `HF_TOKEN`, `HF_HUB_OFFLINE`, and its fast transfer backend where installed), so a model the user already
-holds is not downloaded again. Hub failures become one-line `HubError`s naming the repository and the fix
-(licence not accepted, no token, unknown ref, hub unreachable).
+holds is not downloaded again. Every file of a snapshot is checked against the hub's listing at the commit
+(size; sha256 for LFS files, the git blob id for the others) before it is used, and a corrupt cached blob
+is fetched again; a model snapshot takes only the top-level files transformers loads (`select_model_files`).
+Hub failures become one-line `HubError`s naming the repository and the fix (licence not accepted, no
+token, unknown ref, "the hub answered HTTP N", the hub cannot be reached).
 
 This module imports no torch or transformers: the Snakefile resolves revisions with it at parse time.
 """
@@ -43,7 +46,7 @@ class HubError(HybridRetrievalError):
 
 
 class HubUnreachableError(HubError):
-    """No answer from the hub at all (network, offline mode): the ref may well exist."""
+    """No usable answer from the hub (network, offline mode; `HubServerError`): the ref may well exist."""
 
 
 class HubServerError(HubUnreachableError):
