@@ -183,15 +183,16 @@ def download(
     repo_id: str, commit: str, repo_type: RepoType = "model", allow_patterns: Sequence[str] | None = None
 ) -> Path:
     """The snapshot of `repo_id` at `commit` in the standard HF cache (downloaded if missing), its path:
-    the files matching `allow_patterns` (huggingface_hub's fnmatch: `*` crosses `/`), each checked against
-    the hub's metadata (`fetch_checked`). A model snapshot for loading: `download_model_snapshot`."""
+    the files matching `allow_patterns` (huggingface_hub's fnmatch: `*` crosses `/`; default: a model's
+    `select_model_files`, a dataset's DATASET_PATTERNS), each checked against the hub's metadata
+    (`fetch_checked`). A model directory for loading: `download_model_snapshot`."""
     from huggingface_hub.utils import filter_repo_objects
 
     if not is_commit(commit):
         raise HubError(f"{repo_type} {repo_id}: download needs a 40-hex commit sha, got {commit!r}")
-    if allow_patterns is None:
-        allow_patterns = MODEL_PATTERNS if repo_type == "model" else DATASET_PATTERNS
-    patterns = list(allow_patterns)
+    if allow_patterns is None and repo_type == "model":
+        return fetch_model_files(repo_id, commit)[0]  # top-level files only, the weights transformers loads
+    patterns = list(allow_patterns or DATASET_PATTERNS)
 
     def select(listing: dict[str, HubFile], fetch_one: Callable[[str], Path]) -> list[str]:
         return sorted(filter_repo_objects(items=list(listing), allow_patterns=patterns))

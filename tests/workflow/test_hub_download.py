@@ -215,6 +215,8 @@ def test_only_top_level_files_and_exactly_the_indexed_shards(
     dest = hub.download_model_snapshot(SHARDED, "main", tmp_path / "m", commit=heads[SHARDED])
     assert {p.name for p in dest.iterdir()} == expected | {"revision.txt", "snapshot.json"}
     assert _cached_files(cache, SHARDED) == expected  # nothing else was even downloaded
+    assert hub.download(SHARDED, heads[SHARDED]).is_dir()  # the plain download of a model: the same files
+    assert _cached_files(cache, SHARDED) == expected
     assert not {d for d in SHARDED_DECOYS if (dest / d).exists()}
     loaded = load_model(dest)  # the two shards make the whole model
     assert loaded.revision == heads[SHARDED]
