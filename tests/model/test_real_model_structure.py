@@ -122,6 +122,13 @@ OTHER_FAMILIES = {
         block_ffn_dim_multiplier=1.0, block_auto_adjust_ff_dim=True, tie_word_embeddings=True,
         max_position_embeddings=128000,
     ),
+    # Falcon-H1-Tiny-90M-Base (Jan 2026), the family's smallest: config values as quoted by third-party code
+    # (a model contract for tiiuae/Falcon-H1-Tiny-90M-Base, the mlx config of its tool-calling sibling)
+    "tiiuae/Falcon-H1-Tiny-90M-Base [3p]": lambda: transformers.FalconH1Config(
+        vocab_size=32768, hidden_size=512, intermediate_size=768, num_hidden_layers=24, num_attention_heads=8,
+        num_key_value_heads=2, head_dim=64, mamba_d_ssm=768, mamba_n_heads=24, mamba_d_head=32, mamba_d_state=64,
+        mamba_n_groups=1, mamba_d_conv=4, tie_word_embeddings=True, max_position_embeddings=262144,
+    ),
     "Zyphra/Zamba-7B-v1 [cfg]": transformers.ZambaConfig,
     "tiiuae/Falcon-H1-1.5B-Deep-Instruct [cfg]": transformers.FalconH1Config,
     "LiquidAI/LFM3-1.7B [cfg]": transformers.Lfm3Config,
@@ -142,6 +149,7 @@ OTHER_FAMILIES = {
             76,
             None,
         ),
+        ("tiiuae/Falcon-H1-Tiny-90M-Base [3p]", list(range(24)), {(8, 2, 64, None)}, 24, None),  # parallel
         (
             "tiiuae/Falcon-H1-1.5B-Deep-Instruct [cfg]",
             list(range(32)),
