@@ -141,6 +141,9 @@ class ClaimsConfig(pydantic.BaseModel, extra="forbid", frozen=True):
     near_perfect_min: float = pydantic.Field(0.9, ge=0, le=1)
     near_perfect_margin: float = pydantic.Field(0.1, ge=0, le=1)
     sparsity_paper_fraction: float = pydantic.Field(5 / 32, gt=0, lt=1)
+    # Not a verdict: the sparsity_threshold table's smallest k keeping this fraction of the rate at the
+    # largest k swept (a description of the curve, shown in the report).
+    retention_fraction: float = pydantic.Field(0.95, gt=0, le=1)
     sparsity_phase: Literal["generation", "all"] = "generation"
     # Claim 4: MMLU retention r = acc(k) / acc(all heads) over the same questions (paired bootstrap).
     # "at_least": r >= 0.84 - tolerance (the paper's "preserving 84%" as a floor); "within": the interval

@@ -82,22 +82,22 @@ def test_glue_summary_has_lm_evals_metrics_and_retention(tables) -> None:
 
 def test_claim_4_notes_glue_retention_at_its_k(tables, tmp_path) -> None:
     claims = evaluate_claims(tables, claims_config={"mmlu_k": {MODEL: 5}}, models=[MODEL])
-    detail = claims.filter(pl.col("claim_id") == 4)["detail"][0]
+    detail = claims.filter(pl.col("claim_id") == "4")["detail"][0]
     glue = read_table(tables, "glue_summary").filter(pl.col("k") == 5)
     expected = ", ".join(
         f"{r['task']} {r['metric']} {r['retention']:.3f}" for r in glue.sort("task").to_dicts()
     )
     assert detail.endswith(f"GLUE retention at k = 5 (reported, not checked): {expected}")
-    others = claims.filter(pl.col("claim_id") != 4)["detail"].to_list()
+    others = claims.filter(pl.col("claim_id") != "4")["detail"].to_list()
     assert not any("GLUE" in d for d in others)
     # without GLUE rows (the toy configs) the note says so, and claim 4's verdict does not change
     bare = tmp_path / "bare"
     fx.write_synthetic_results(bare / "results", models={MODEL: HEADS})
     aggregate(bare / "results", bare / "tables")
     without = evaluate_claims(bare / "tables", claims_config={"mmlu_k": {MODEL: 5}}, models=[MODEL])
-    row = without.filter(pl.col("claim_id") == 4).row(0, named=True)
+    row = without.filter(pl.col("claim_id") == "4").row(0, named=True)
     assert row["detail"].endswith("GLUE: not run")
-    assert row["status"] == claims.filter(pl.col("claim_id") == 4)["status"][0]
+    assert row["status"] == claims.filter(pl.col("claim_id") == "4")["status"][0]
     assert read_table(bare / "tables", "glue_summary").is_empty()
 
 

@@ -49,9 +49,16 @@ def test_report_env_modules_run_without_torch(tmp_path):
     fixtures = Path(__file__).resolve().parents[1] / "fixtures"
     code = f"""
 import sys
-# Packages torch.yaml has and report.yaml lacks: any import of them now raises ImportError.
-for blocked in ("torch", "transformers", "tokenizers", "huggingface_hub", "datasets", "accelerate", "safetensors"):
-    sys.modules[blocked] = None
+# Packages torch.yaml has and report.yaml lacks: any import of them now raises ImportError, as when they are
+# not installed (a finder, not sys.modules[name] = None: scipy probes sys.modules for torch and would trip).
+import importlib.abc
+BLOCKED = ("torch", "transformers", "tokenizers", "huggingface_hub", "datasets", "accelerate", "safetensors")
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"{{name}} is not in envs/report.yaml", name=name)
+        return None
+sys.meta_path.insert(0, Block())
 sys.path.insert(0, {str(fixtures)!r})
 import importlib
 for name in {REPORT_ENV_MODULES!r}:

@@ -88,7 +88,11 @@ def test_paper_quotes_the_configured_decoding_budget(tmp_path):
 
     from hybrid_retrieval.report.latex import paper_macros
 
-    claims = pl.DataFrame({"claim_id": [1], "model": ["m"], "status": ["NOT RUN"], "measured": [None]})
+    from hybrid_retrieval.claims import SCHEMA
+
+    claims = pl.DataFrame(
+        [{"claim_id": "1", "model": "m", "status": "NOT RUN", "level": 0.95}], schema=SCHEMA
+    )
     assert r"\newcommand{\MaxNewTokens}{12}" in paper_macros(claims, tmp_path, max_new_tokens=12)
     main_tex = (Path(__file__).resolve().parents[2] / "paper" / "main.tex").read_text()
     assert r"up to \MaxNewTokens{} tokens" in main_tex
