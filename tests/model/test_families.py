@@ -240,6 +240,20 @@ def test_k0_equals_weight_surgery(family: str) -> None:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_bfloat16_keep_all_and_k0_surgery(family: str) -> None:
+    """The real runs' dtype: k = H still bit-identical, k = 0 in generation still equal to the surgery."""
+    loaded = tiny(family)
+    half = dataclasses.replace(loaded, model=copy.deepcopy(loaded.model).to(torch.bfloat16))
+    cut = surgery(half, [a.layer_index for a in _attention(half)])
+    untouched = package(half, None, "whole_prompt")
+    assert next(half.model.parameters()).dtype == torch.bfloat16  # (Nemotron-H returns float32 logits)
+    assert _equal(package(half, _k(4, "all"), "whole_prompt"), untouched)
+    assert _equal(
+        package(half, _k(0, "generation"), "whole_prompt"), reference(half, half.model, cut, "whole_prompt")
+    )
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_single_layer_ablation_equals_surgery(family: str) -> None:
     loaded = tiny(family)
     first = _attention(loaded)[0].layer_index
