@@ -13,7 +13,7 @@ computed without the package's interventions:
   so generation steps look like prefill and k = 0 in generation silently does nothing).
 
 The models are tiny (hidden 32, 4 heads, 2 KV heads where the family allows, 2 to 5 layers, vocabulary 48):
-a few seconds per family on one CPU core, float32.
+a few seconds per family on one CPU core, float32 (k = H and k = 0 in generation also in bfloat16).
 """
 
 from __future__ import annotations
