@@ -259,3 +259,13 @@ def test_the_canary_stops_a_model_whose_attention_the_interventions_do_not_compu
         check_interventions(loaded, list(range(3, 15)), ("prefill",), "whole_prompt")
     model.config.attn_logit_softcapping = None  # without soft-capping the same adapter passes
     check_interventions(loaded, list(range(3, 15)), ("prefill", "generation"), "whole_prompt")
+
+
+def test_code_digest_covers_every_builtin_adapter_file() -> None:
+    """Adapters are imported on first lookup, yet a job's code digest (which reads the imports) must change
+    when one does, so that its results are recomputed."""
+    from hybrid_retrieval.workflow_support import module_closure
+
+    files = {path.name for path in module_closure(("hybrid_retrieval.models.loading",))}
+    modules = {ref.partition(":")[0].rpartition(".")[2] + ".py" for ref in registry.BUILTIN_ADAPTERS.values()}
+    assert len(modules) == 15 and modules <= files
