@@ -8,9 +8,10 @@ written atomically (temporary file, fsync, rename) every `every` steps and after
 `<models dir>/.progress/<model>.<key>.train.pt`: beside the model directory, not in it, so Snakemake, which
 deletes a failed job's declared outputs, keeps it. The key hashes everything the weights depend on: the
 architecture, the seed, every `ToyTrainConfig` field, the code digest of the toy package and the kernels
-(torch and transformers versions, numerics). A checkpoint under another key is ignored, said in the log and deleted. Saving
-only reads states and draws from no RNG, so the interval (not a training option) never changes the weights.
-The checkpoint is removed once the model is published.
+(torch and transformers versions, numerics). A checkpoint under another key is ignored, said in the log
+and deleted. Saving only reads states and draws from no RNG, so the interval (not a training option) never
+changes the weights. The checkpoint is removed once the model is published. Toys train on the CPU: no CUDA
+RNG state is kept.
 """
 
 from __future__ import annotations
