@@ -9,6 +9,7 @@
 # results/{model}/retrieval/{experiment}.parquet   one row per trial x condition (E1-E4, E6, controls)
 # results/{model}/heads/scores.parquet             per-head entropy and ablation effect
 # results/{model}/recordings/heads.parquet         kept heads and needle mass per step (E7)
+# results/{model}/attention_maps/len{L}_depth{D}.npz raw attention maps and kept heads per step on a probe
 # results/{model}/mmlu/top-{k}-heads.parquet       one row per question (E5)
 # results/{model}/glue/{task}/top-{k}-heads.parquet one row per GLUE validation document (E5)
 # results/tables/*.parquet|csv  results/claims.csv  results/figures/  results/report/index.html
@@ -49,7 +50,9 @@ except ConfigError as error:
             f"--configfile config/config.yaml {partial}"
         ) from None
     raise
-validate(config, "workflow/schemas/config.schema.yaml", set_default=False)
+# The JSON schema checks the validated config (pydantic's lax parse first): Snakemake's nested `--config`
+# overrides arrive as strings ('retrieval={"trials_per_cell": 3}' gives "3"), which the model reads as 3.
+validate(CFG.model_dump(mode="json"), "workflow/schemas/config.schema.yaml", set_default=False)
 
 # Hub revisions: a branch/tag is resolved once and locked beside the config (config/<name>.lock.yaml);
 # from here on CFG names exact commits. An unresolvable ref fails here, before any job, with the fix.
@@ -75,6 +78,7 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/heads.smk"
+include: "workflow/rules/attention_maps.smk"
 include: "workflow/rules/mmlu.smk"
 include: "workflow/rules/glue.smk"
 include: "workflow/rules/report.smk"
@@ -86,7 +90,7 @@ if Path.cwd().resolve() != Path(workflow.basedir).resolve():
 
     rule copy_paper_source:
         input:
-            Path(workflow.basedir) / "paper" / "main.tex",
+            os.path.relpath(Path(workflow.basedir) / "paper" / "main.tex"),  # relative: a moved run keeps it
         output:
             "paper/main.tex",
         localrule: True

@@ -55,6 +55,7 @@ rule check_claims:
 rule plot_figures:
     input:
         expand("results/tables/{table}.parquet", table=TABLE_NAMES),
+        attention_maps_table(),  # after the tables: the script reads the folder of input[0]
     output:
         report(
             directory("results/figures"),
@@ -93,14 +94,14 @@ rule record_provenance:
     params:
         config=CFG.model_dump(mode="json"),
         models={m: CFG.model_dir(m) for m in TOY_MODELS},
-        repo_dir=workflow.basedir,
-        code=CODE["provenance"],
+        code=CODE["provenance"],  # the checkout (git commit) is found from the script: no absolute path here
     script:
         "../scripts/record_provenance.py"
 
 
-# The run against the committed reference outputs (reference/README.md); never fails the run.
-REFERENCE_DIR = Path(workflow.basedir) / "reference"
+# The run against the committed reference outputs (reference/README.md); never fails the run. Relative to
+# the run's folder, so a run moved with its checkout keeps its input paths (no rerun).
+REFERENCE_DIR = Path(os.path.relpath(Path(workflow.basedir) / "reference"))
 
 
 rule compare_reference:
@@ -127,6 +128,7 @@ rule compare_reference:
 rule render_report:
     input:
         tables=expand("results/tables/{table}.parquet", table=TABLE_NAMES),
+        attention_maps=attention_maps_table(),
         claims="results/claims.csv",
         figures="results/figures",
         provenance="results/provenance.json",

@@ -20,5 +20,5 @@ with job_log(snakemake.log[0]):
         snakemake.params.config,
         snakemake.output[0],
         model_dirs=snakemake.params.models,
-        repo_dir=snakemake.params.repo_dir,
+        repo_dir=Path(snakemake.scriptdir).parents[1],  # the checkout (not a param: a moved run reruns nothing)
     )
