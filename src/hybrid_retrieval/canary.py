@@ -7,6 +7,10 @@ keeping none (k = 0) must change them. The first catches an intervention that al
 nothing (an adapter finding the wrong modules, a generation step taken for prefill, attention that does not
 dispatch through the intervention). Either stops the job with `CanaryError`, naming model, family and phase.
 
+The prompt is the first trial's first `CANARY_TOKENS` tokens at most, and short enough that the
+interventions' attention runs in one query chunk: there it is eager attention bit for bit, whereas a
+chunked long prefill equals it only to rounding (tests/model/test_interventions.py).
+
 - prefill: the whole prompt in one forward, k = 0 / k = H with phase "all"; the last position's logits.
 - generation: one prefill up to the job's boundary, then one cached single-token step from a branch of it
   (the last prompt token for `last_token_as_generation`, else the untouched first answer token), untouched
@@ -15,10 +19,12 @@ dispatch through the intervention). Either stops the job with `CanaryError`, nam
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import torch
 
+from hybrid_retrieval import interventions
 from hybrid_retrieval.decode_state import install
 from hybrid_retrieval.decoding import branch, prefill
 from hybrid_retrieval.errors import InterventionError
@@ -27,6 +33,7 @@ from hybrid_retrieval.models.loading import LoadedModel
 from hybrid_retrieval.models.registry import family_of
 
 PHASES = ("prefill", "generation")
+CANARY_TOKENS = 512
 
 
 class CanaryError(InterventionError):
@@ -89,7 +96,9 @@ def check_interventions(
 ) -> None:
     """Raise CanaryError unless, on this prompt, k = H is bit-identical to the untouched model and k = 0
     changes the logits in each of `phases` ("prefill", "generation")."""
-    ids = torch.tensor([list(input_ids)], dtype=torch.long)
+    heads = max((layer.num_heads for layer in loaded.adapter.attention_layers(loaded.model)), default=1)
+    unchunked = math.isqrt(interventions._SCORE_ELEMENTS_PER_CHUNK // heads)  # heads * n * n fits one chunk
+    ids = torch.tensor([list(input_ids)[: max(2, min(CANARY_TOKENS, unchunked))]], dtype=torch.long)
     family = family_of(loaded.adapter)
     for phase in phases:
         if phase not in PHASES:

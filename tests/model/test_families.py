@@ -360,3 +360,25 @@ def test_mmlu_jobs_run_the_prefill_canary(tiny_model_dirs, tmp_path, monkeypatch
         num_shots=1, chat_template=False, batch_size=2, out_path=tmp_path / "mmlu.parquet",
     )  # fmt: skip
     assert calls == [(("prefill",), "whole_prompt")] and table.height == 3
+
+
+def test_the_canary_prompt_stays_within_one_query_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunked prefill equals eager attention only to rounding, so the canary shortens the first trial to
+    what one chunk holds (batch 1 x heads x n x n), and to CANARY_TOKENS at most."""
+    from hybrid_retrieval import canary, interventions
+
+    loaded, seen = tiny("bamba"), []
+    real = canary.prefill
+    monkeypatch.setattr(
+        canary, "prefill", lambda lm, ids, boundary: seen.append(ids.shape[1]) or real(lm, ids, boundary)
+    )
+    long_prompt = [3 + i % 40 for i in range(600)]
+    monkeypatch.setattr(
+        interventions, "_SCORE_ELEMENTS_PER_CHUNK", 4 * 10 * 10
+    )  # 4 heads: 10 queries x 10 keys
+    check_interventions(loaded, long_prompt, ("prefill", "generation"), "whole_prompt")
+    assert set(seen) == {10}
+    monkeypatch.setattr(interventions, "_SCORE_ELEMENTS_PER_CHUNK", 1 << 26)
+    seen.clear()
+    check_interventions(loaded, long_prompt, ("generation",), "whole_prompt")
+    assert seen == [canary.CANARY_TOKENS]
