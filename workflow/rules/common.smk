@@ -258,6 +258,20 @@ def model_results():
     return files
 
 
+def attention_maps_results():
+    """Every model's probe maps (experiments.attention_maps): the inputs of `summarize_attention_maps`."""
+    return [
+        f"results/{m}/attention_maps/{probe}.npz"
+        for m in CFG.models_for("attention_maps")
+        for probe in ATTENTION_PROBES
+    ]
+
+
+def attention_maps_table():
+    """The figure's table of the maps, or nothing when no model records them (plot_figures, render_report)."""
+    return ["results/tables/attention_maps.parquet"] if attention_maps_results() else []
+
+
 def build_pdf():
     """Whether `all` includes paper/build/main.pdf (report.paper_pdf; auto = a LaTeX engine exists)."""
     if CFG.report.paper_pdf == "auto":
@@ -280,7 +294,7 @@ def _benchmark_of(path):
 
 def report_benchmarks(wildcards):
     results = model_results()
-    made = results + [
+    made = results + attention_maps_results() + attention_maps_table() + [
         f"results/tables/{TABLE_NAMES[0]}.parquet",
         "results/claims.csv",
         "results/figures",

@@ -298,6 +298,73 @@ def exposure_grid(summary: pl.DataFrame) -> alt.FacetChart | None:
     )
 
 
+def attention_map_grid(maps: pl.DataFrame) -> alt.FacetChart | None:
+    """The raw attention maps on the probe prompts (results/tables/attention_maps.parquet): one panel per
+    attention layer (columns) and model x probe (rows); in each, a row per head over the key positions,
+    coloured by the attention mass averaged over the recorded steps; left of key 0 a bar as long as the share
+    of steps the head was kept; red rules mark the needle."""
+    if maps.is_empty():
+        return None
+    df = maps.with_columns(
+        pl.format(
+            "{} · {} tokens, depth {}%", pl.col("model"), pl.col("context_length"), pl.col("depth").round(0).cast(pl.Int64)
+        ).alias("panel"),
+        (-(pl.col("prompt_length") * 0.05).ceil()).cast(pl.Int32).alias("strip_start"),
+    ).select(
+        "panel", "layer_index", "head", "key_start", "key_end", "mass", "kept_rate", "k", "steps",
+        "needle_start", "needle_end", "strip_start",
+    )  # fmt: skip
+    layers = df["layer_index"].n_unique()
+    heads = int(df["head"].max()) + 1
+    width = max(80, min(220, (REPORT_WIDTH - 250) // max(1, layers) - 12))
+    y = alt.Y("head:O", title="head", axis=alt.Axis(labelFontSize=7, labelOverlap=True))
+    rects = (
+        alt.Chart()
+        .mark_rect()
+        .encode(
+            x=alt.X("key_start:Q", title="key position (token)"),
+            x2="key_end:Q",
+            y=y,
+            color=alt.Color(
+                "mass:Q",
+                title="attention mass (mean over steps)",
+                scale=alt.Scale(type="sqrt", domain=[0, 1], scheme="viridis"),
+                legend=alt.Legend(orient="bottom", values=[0, 0.05, 0.2, 0.5, 1], titleLimit=0),
+            ),
+            tooltip=["panel:N", "layer_index:Q", "head:Q", "key_start:Q", "key_end:Q", alt.Tooltip("mass:Q", format=".3f")],
+        )
+    )
+    strip = (  # left of key 0, a bar per head: the share of steps kept (the full strip: every step)
+        alt.Chart()
+        .transform_filter("datum.key_start == 0")
+        .transform_calculate(strip_end="datum.strip_start * (1 - datum.kept_rate)")
+        .mark_rect(color="black")
+        .encode(
+            x="strip_start:Q",
+            x2="strip_end:Q",
+            y=y,
+            tooltip=["panel:N", "layer_index:Q", "head:Q", alt.Tooltip("kept_rate:Q", format=PCT), "k:Q", "steps:Q"],
+        )
+    )
+    needle = (
+        alt.Chart()
+        .transform_filter("datum.key_start == 0 && datum.head == 0")
+        .transform_fold(["needle_start", "needle_end"], as_=["edge", "position"])
+        .mark_rule(color="red", strokeWidth=1)
+        .encode(x="position:Q")
+    )
+    return (
+        alt.layer(rects, strip, needle, data=_data(df))
+        .properties(width=width, height=max(64, 8 * heads))
+        .facet(
+            row=alt.Row("panel:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+            column=alt.Column("layer_index:O", title="attention layer"),
+        )
+        .resolve_scale(x="independent")
+        .properties(title="Raw attention maps on the probe prompts")
+    )
+
+
 FIGURE_CAPTIONS = {
     "heatmaps_baseline": "Mean retrieval score over context length and needle depth, all heads intact (E1).",
     "heatmaps_attention_ablated": "The same grid with every attention head ablated (k = 0, E2).",
@@ -308,7 +375,17 @@ FIGURE_CAPTIONS = {
     "head_maps": "Per attention head (layer x head), one row per metric, top to bottom: "
     + "; ".join(HEAD_METRICS.values())
     + " (E7; a row is absent when its metric was not measured).",
+    "attention_maps": "Raw attention maps on the probe prompts (experiments.attention_maps; the authors': 250 tokens "
+    "at depth 100%, 4096 at 0%): per attention layer and head, the post-softmax attention of each generated "
+    "step's query over the key positions (mean over the steps, before any intervention); the black bar left "
+    "of key 0: the share of steps the entropy rule kept the head (full width: every step); red: the needle.",
 }
+
+
+def _attention_maps_table(tables_dir: str | os.PathLike[str]) -> pl.DataFrame:
+    """results/tables/attention_maps.parquet (rule summarize_attention_maps, not an aggregate table)."""
+    path = Path(tables_dir) / "attention_maps.parquet"
+    return pl.read_parquet(path) if path.exists() else pl.DataFrame()
 
 
 def build_figures(tables_dir: str | os.PathLike[str]) -> dict[str, alt.TopLevelMixin]:
@@ -324,6 +401,7 @@ def build_figures(tables_dir: str | os.PathLike[str]) -> dict[str, alt.TopLevelM
         "sparsity_tradeoff": lambda: sparsity_tradeoff(t["sparsity_curve"], t["mmlu_summary"]),
         "exposure_grid": lambda: exposure_grid(t["retrieval_summary"]),
         "head_maps": lambda: head_score_maps(t["heads"]),
+        "attention_maps": lambda: attention_map_grid(_attention_maps_table(tables_dir)),
     }
     charts = {}
     for name, make in makers.items():
