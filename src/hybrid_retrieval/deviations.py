@@ -187,9 +187,15 @@ DEVIATIONS: tuple[Deviation, ...] = (
     ),
     Deviation(
         "Attention maps",
-        "raw attention maps on two probe prompts (250 tokens / depth 100, 4096 / depth 0)",
-        "per-head entropy, kept flag and needle mass per step on the first grid trials",
-        "experiments.recordings",
+        "post-softmax maps of every attention layer and head on two stored probe prompts (250 tokens / depth "
+        "100, 4096 / depth 0; NIAH get_attention_weights.py without sparsification, pred.py `save_attn` inside "
+        "the k loop): the prefill's whole query x key matrix and each generation step, bf16 safetensors; "
+        "their sparsifier's top-k head indices per step",
+        "the same two probes built by our prompt code (toys: 256 / 100 and 512 / 0); per recorded step the "
+        "query that produces its token only (of the prefill: its last query), the float32 softmax before any "
+        "intervention stored as float16 npz per layer; the kept heads per step in rank order (-1 padded) at "
+        "k = H by default (their RG-2B configs' k)",
+        "experiments.attention_maps",
         "figures only",
     ),
 )
