@@ -37,7 +37,8 @@ HEADER = f"""# Configuration keys
 A run is configured by one YAML file: `config/config.yaml` (the embedded toy run, the default),
 `config/paper.yaml` (the paper's real models) or `config/smoke.yaml` (a seconds-long check). A
 `--configfile` replaces the default rather than merging into it; to change a few keys, layer files, later
-ones winning: `snakemake --configfile config/config.yaml my-changes.yaml`. Every key below is checked when
+ones winning: `snakemake --configfile config/config.yaml my-changes.yaml`, or override keys on the command
+line (nested ones too: `--config 'retrieval={{"trials_per_cell": 3}}'`). Every key below is checked when
 Snakemake builds the DAG (unknown keys are errors naming the key); the same schema is exported as JSON
 schema to `workflow/schemas/config.schema.yaml`.
 
@@ -49,6 +50,13 @@ Keys marked **required** have no default. Numbers in a type are the allowed rang
 # without its own text is described by its block's comment, named as such ("With `jrt_ks`: Claim 2: ...").
 # Elsewhere a comment describes only the field it sits beside or directly above.
 BLOCK_COMMENTED = frozenset({"ClaimsConfig"})
+
+
+def _same_block(key: str, head: str, text: str) -> bool:
+    """Whether the comment heading `head`'s block describes `key` too: the key is named in it, or shares the
+    head's first word (`mmlu_tolerance` under `mmlu_paper_retention`). A key that is neither (a phase setting
+    below an unrelated threshold) stays undescribed rather than borrowing a neighbour's text."""
+    return key in text or key.split("_")[0] == head.split("_")[0]
 
 
 def _source_texts(source: str) -> dict[tuple[str, str], str]:
@@ -103,7 +111,11 @@ def _source_texts(source: str) -> dict[tuple[str, str], str]:
             block_end = (after.end_lineno if docstring and after else None) or item.end_lineno or item.lineno
             if text:
                 found[(node.name, item.target.id)] = text
-            elif head and node.name in BLOCK_COMMENTED:
+            elif (
+                head
+                and node.name in BLOCK_COMMENTED
+                and _same_block(item.target.id, head, found[(node.name, head)])
+            ):
                 found[(node.name, item.target.id)] = f"With `{head}`: {found[(node.name, head)]}"
     return found
 
