@@ -85,64 +85,117 @@ def test_download_offline_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.Mo
     assert not (tmp_path / "rg").exists()
 
 
+def _hub_http_error(kind: str) -> Exception:
+    import httpx2 as httpx
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
+
+    request = httpx.Request("GET", "https://huggingface.co/api/models/google/recurrentgemma-2b/tree")
+    if kind == "gated":
+        return GatedRepoError("403 gated", response=httpx.Response(403, request=request))
+    if kind == "server-error":
+        return HfHubHTTPError("503 unavailable", response=httpx.Response(503, request=request))
+    return httpx.ConnectError("Name or service not known")
+
+
 @pytest.mark.parametrize(
-    ("error", "needle"),
+    ("error", "raised", "needle"),
     [
-        ("gated", "is gated: accept its licence at .*google/recurrentgemma-2b.*set HF_TOKEN"),
-        ("unreachable", "cannot be reached .*check the network, HF_ENDPOINT"),
+        ("gated", hub.HubError, "is gated: accept its licence at .*google/recurrentgemma-2b.*set HF_TOKEN"),
+        ("unreachable", hub.HubUnreachableError, "cannot be reached .*check the network, HF_ENDPOINT"),
+        ("server-error", hub.HubServerError, f"the hub answered HTTP 503 for google/recurrentgemma-2b@{SHA}"),
     ],
+    ids=["gated", "unreachable", "server-error"],
 )
 def test_download_hub_errors_are_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: str, needle: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: str, raised: type, needle: str
 ) -> None:
-    import httpx2 as httpx
-    import huggingface_hub
-    from huggingface_hub.errors import GatedRepoError
+    """The hub's refusal at the listing (the first thing a download asks) becomes one line naming the repo
+    and the fix, before any file is fetched; with nothing cached, an unreachable hub or a 5xx says so."""
+    import huggingface_hub.constants
 
-    def refuse(*args: object, **kwargs: object) -> str:
-        if error == "gated":
-            request = httpx.Request("GET", "https://huggingface.co/google/recurrentgemma-2b")
-            raise GatedRepoError("403 gated", response=httpx.Response(403, request=request))
-        raise httpx.ConnectError("Name or service not known")
+    def refuse(*args: object, **kwargs: object) -> dict:
+        raise _hub_http_error(error)
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", refuse)
-    with pytest.raises(hub.HubError, match=needle) as info:
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(hub, "_hub_listing", refuse)
+    monkeypatch.setattr(hub, "_fetch", lambda *a: pytest.fail(f"a file was fetched: {a}"))
+    with pytest.raises(raised, match=needle) as info:
         download_snapshot("google/recurrentgemma-2b", SHA, tmp_path / "rg")
     assert "\n" not in str(info.value)
+    assert (error == "server-error") == ("HTTP 503" in str(info.value))  # a 5xx is not "cannot be reached"
+    assert not (tmp_path / "rg").exists()
 
 
-def test_download_links_the_cache_and_loads(
+def _git_blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def test_download_fetches_exactly_the_model_files_checks_them_links_the_cache_and_loads(
     tiny_model_dirs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import huggingface_hub
+    """A stand-in hub (the listing and the fetch patched; end to end against a local hub:
+    tests/workflow/test_hub_download.py): the top-level model files are fetched by exact name, decoys are
+    not, each file is checked against the listing's sha256 (LFS) or git blob id, a truncated download is
+    fetched again, and the model directory is links into the cache that load at the locked commit."""
+    source = tiny_model_dirs["recurrent_gemma"]
+    files = {p.name: p.read_bytes() for p in source.iterdir() if p.is_file()}
+    assert "model.safetensors" in files and "config.json" in files
+    listing = {
+        name: hub.HubFile(name, len(data), sha256=hashlib.sha256(data).hexdigest())
+        if name.endswith(".safetensors")
+        else hub.HubFile(name, len(data), blob_id=_git_blob_id(data))
+        for name, data in files.items()
+    }
+    decoys = {"consolidated.safetensors", "pytorch_model.bin", "modeling_rg.py", "README.md"}
+    listing |= {name: hub.HubFile(name, 3, blob_id="0" * 40) for name in decoys}
+    repo = tmp_path / "hf-cache" / "models--google--recurrentgemma-2b"
+    listed, fetched = [], []
 
-    calls = []
-    cache = tmp_path / "hf-cache" / "snapshots" / SHA
+    def hub_listing(repo_id: str, commit: str, repo_type: str, recursive: bool) -> dict:
+        listed.append((repo_id, commit, repo_type, recursive))
+        return listing
 
-    def fake_snapshot(
-        repo_id: str, *, repo_type: str, revision: str, allow_patterns: list[str], endpoint: str
-    ) -> str:
-        # stands in for the hub: a snapshot in the cache, as snapshot_download(...) returns it
-        calls.append((repo_id, repo_type, revision, allow_patterns))
-        shutil.copytree(tiny_model_dirs["recurrent_gemma"], cache, dirs_exist_ok=True)
-        return str(cache)
+    def fetch(repo_id: str, commit: str, repo_type: str, names: list[str]) -> Path:
+        # as snapshot_download fills the HF cache: blobs named by their hash, the snapshot links to them
+        # (the first weights download arrives truncated)
+        fetched.append(list(names))
+        for name in names:
+            meta = listing[name]
+            data = files[name]
+            if name == "model.safetensors" and len(fetched) == 1:
+                data = data[: len(data) // 2]
+            blob = repo / "blobs" / (meta.sha256 or meta.blob_id)
+            blob.parent.mkdir(parents=True, exist_ok=True)
+            blob.write_bytes(data)
+            link = repo / "snapshots" / commit / name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.is_symlink():
+                link.symlink_to(blob)
+        return repo / "snapshots" / commit
 
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub, "_hub_listing", hub_listing)
+    monkeypatch.setattr(hub, "_fetch", fetch)
     dest = download_snapshot("google/recurrentgemma-2b", "main", tmp_path / "rg", commit=SHA)
-    patterns = ["*.json", "*.safetensors", "*.model", "tokenizer*", "*.jinja"]
-    assert calls == [("google/recurrentgemma-2b", "model", SHA, patterns)]
+
+    assert listed == [("google/recurrentgemma-2b", SHA, "model", False)]  # top level, at the locked commit
+    assert fetched == [sorted(files), ["model.safetensors"]]  # exactly the model files; the bad one again
+    assert {p.name for p in dest.iterdir()} == set(files) | {REVISION_FILE, "snapshot.json"}
     assert (dest / REVISION_FILE).read_text().strip() == SHA
+    snapshot = repo / "snapshots" / SHA
     record = json.loads((dest / "snapshot.json").read_text())
     assert record == {
         "repo_id": "google/recurrentgemma-2b",
         "repo_type": "model",
         "revision": "main",
         "commit": SHA,
-        "path": str(cache.resolve()),
+        "path": str(snapshot.resolve()),
     }
     weights = dest / "model.safetensors"
-    assert weights.is_symlink() and weights.resolve() == (cache / "model.safetensors").resolve()  # not a copy
+    assert weights.is_symlink()  # a link into the cache, not a copy
+    assert weights.resolve() == (snapshot / "model.safetensors").resolve()
+    assert weights.read_bytes() == files["model.safetensors"]  # the refetched, whole file
     assert load_model(dest).revision == SHA
 
 
