@@ -205,6 +205,26 @@ def cmd_record(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_attention_maps(args: argparse.Namespace) -> None:
+    from hybrid_retrieval.attention_maps import probe_files, run_attention_maps
+
+    cfg = _config(args)
+    settings = cfg.settings("attention_maps")
+    settings["probes"] = settings["probes"][: args.limit]  # --limit N: the first N probes
+    files = probe_files(args.model, settings["probes"])
+    run_attention_maps(
+        _model_dir(args, cfg),
+        model=cfg.model_params(args.model),
+        grid=cfg.retrieval.model_dump(mode="json"),
+        haystack=cfg.haystack_params(args.model),
+        settings=settings,
+        out_paths=[str(Path(args.out) / Path(f).name) if args.out else _out(args, cfg, f) for f in files],
+        haystack_dir=_haystack_dir(args, cfg),
+        device=_device(args, cfg),
+        threads=args.threads,
+    )
+
+
 def cmd_mmlu(args: argparse.Namespace) -> None:
     from hybrid_retrieval.experiments import run_mmlu
 
@@ -423,6 +443,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("record", cmd_record, "record kept heads and needle mass per step (E7)", threads=True).add_argument(
         "--out", help="output parquet (default results/<model>/recordings/heads.parquet)"
+    )
+    add(
+        "attention-maps",
+        cmd_attention_maps,
+        "raw attention maps and kept heads per step on the probe prompts (experiments.attention_maps)",
+        threads=True,
+    ).add_argument(
+        "--out", help="output folder of the probes' npz files (default results/<model>/attention_maps/)"
     )
     p = add(
         "mmlu",

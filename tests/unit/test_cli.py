@@ -12,7 +12,7 @@ from hybrid_retrieval.config import schema_yaml
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = [
     "train-toy", "download-model", "download-haystack", "retrieval", "sparsify", "head-scores",
-    "mmlu", "record", "aggregate", "report", "paper", "export-schema",
+    "mmlu", "record", "attention-maps", "aggregate", "report", "paper", "export-schema",
 ]  # fmt: skip
 
 
