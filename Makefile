@@ -10,7 +10,7 @@ CONFIG ?= config/config.yaml
 PYTHON ?= python3
 TORCH_INDEX ?=
 
-.PHONY: reproduce test test-unit system-deps lint clean-results reference check-reference slurm lock rehearsal rehearsal-test config-file
+.PHONY: seeds reproduce test test-unit system-deps lint clean-results reference check-reference slurm lock rehearsal rehearsal-test config-file
 
 # Every target that reads $(CONFIG) checks first that it exists: a typo is an error, never the default run.
 config-file:
@@ -77,3 +77,9 @@ rehearsal: $(STAMP) system-deps
 # Only the rehearsal's tests (also part of `make test`; servers started and stopped by the test).
 rehearsal-test: $(STAMP) system-deps
 	$(VENV)/bin/pytest -x tests/workflow/test_rehearsal.py
+
+# The toys on three training seeds (config/seeds.yaml; ~40 min on 2 cores, not part of reproduce), then
+# ARTIFACT.md's verdict table per claim x toy x seed (docs/seeds/claims.csv keeps the run's claims).
+seeds: $(STAMP)
+	$(VENV)/bin/snakemake --configfile config/seeds.yaml --profile profiles/local --cores $(CORES)
+	$(PY) -m hybrid_retrieval.seed_table runs/seeds/results/claims.csv

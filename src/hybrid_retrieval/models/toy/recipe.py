@@ -21,9 +21,11 @@ _MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         "intermediate_size": 384,
         "num_hidden_layers": 6,
         "block_types": ["recurrent", "recurrent", "attention"],
-        # 8 heads per layer: k = 1 keeps 12.5%, near the paper's 5 of 32; with 4 heads the sweep's resolution
-        # was 25%, and the 4-head toy reached 98.5% retrieval but only 37% on its MC set (chance 25%).
-        "num_attention_heads": 8,
+        # 16 heads per layer (head dim 8), so that the paper's fraction is a step of the sweep: k = 2 and 3
+        # keep 12.5% and 18.75% around the paper's 5 of 32 = 15.6% (with 8 heads only k = 1 was at or below
+        # 20%). Seed 0: 94.5% retrieval at 128-512 tokens, 100% on the MC test set (issue 21's probe; 8
+        # heads: 100% / 100%; 4 heads: 98.5% retrieval but 37% MC).
+        "num_attention_heads": 16,
         "num_key_value_heads": 1,
         "lru_width": 128,
         # Local attention window, as the real model's 2048: larger than any toy prompt, a config value so
@@ -31,7 +33,7 @@ _MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         "attention_window_size": 2048,
     },
     "jamba": {
-        # Hidden 128 with 8 heads (head dim 16, as the RecurrentGemma toy's) and tied embeddings: at hidden 96
+        # Hidden 128 (first with 8 heads of dim 16) and tied embeddings: at hidden 96
         # (head dim 12) or untied the toy never learned to copy the needle's words (0% retrieval, session
         # probes in the foundation issue's note); tied, the copy circuit serves every token at once.
         "hidden_size": 128,
@@ -42,8 +44,12 @@ _MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         "num_hidden_layers": 6,
         "attn_layer_period": 3,
         "attn_layer_offset": 2,
-        "num_attention_heads": 8,
-        "num_key_value_heads": 2,
+        # 16 heads (head dim 8) for the sweep's resolution, as the RecurrentGemma toy; 4 KV heads keep the
+        # KV width at 32 (as 8 heads x 2 KV heads of dim 16 did): with 2 KV heads (width 16) the copy
+        # circuit did not form on seeds 0 and 1. Seed 0: 95% retrieval, 100% MC; the seed table in
+        # ARTIFACT.md shows how the skills depend on the seed.
+        "num_attention_heads": 16,
+        "num_key_value_heads": 4,
         "num_experts": 1,
         "num_experts_per_tok": 1,
         "mamba_d_state": 8,
@@ -108,7 +114,7 @@ class ToyTrainConfig:
 
 
 _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
-    # 8 heads, 1,000 steps: 100% retrieval at 128-512 tokens and 100% on the MC test set (seed 0); at 700
+    # 1,000 steps: 94.5% retrieval at 128-512 tokens and 100% on the MC test set (16 heads, seed 0); at 700
     # steps the same model had not left the retrieval plateau (5%).
     "recurrent_gemma": {"steps": 1000, "lr": 2e-3, "curriculum": ((64, 0.4), (128, 0.3), (256, 0.3))},
     # Jamba: lr 1e-3 (at 1.5e-3 the copy circuit never formed), the compact format up to 128 tokens (framed
