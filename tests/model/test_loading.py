@@ -117,6 +117,7 @@ def test_download_hub_errors_are_one_line(
         raise _hub_http_error(error)
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setattr(hub, "_hub_listing", refuse)
     monkeypatch.setattr(hub, "_fetch", lambda *a: pytest.fail(f"a file was fetched: {a}"))
@@ -174,7 +175,10 @@ def test_download_fetches_exactly_the_model_files_checks_them_links_the_cache_an
                 link.symlink_to(blob)
         return repo / "snapshots" / commit
 
+    import huggingface_hub.constants
+
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(hub, "_hub_listing", hub_listing)
     monkeypatch.setattr(hub, "_fetch", fetch)
     dest = download_snapshot("google/recurrentgemma-2b", "main", tmp_path / "rg", commit=SHA)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
+import httpx2 as httpx
 import pytest
+import yaml
 
 from hybrid_retrieval.cli import build_parser, main
 from hybrid_retrieval.config import schema_yaml
@@ -44,25 +49,72 @@ def test_training_a_hub_model_is_refused(
     assert "not a toy" in capsys.readouterr().err
 
 
-def test_unpinned_revision_is_refused_before_any_download(
+def test_download_on_a_branch_locks_it_beside_the_config_then_downloads_the_locked_commit(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(REPO)
-    code = main(
-        [
-            "download-model",
-            "--config",
-            "config/paper.yaml",
-            "--model",
-            "jamba-mini-1.6",
-            "--out",
-            str(tmp_path / "m"),
-        ]
+    """paper.yaml names branches: `download-model --config --model` resolves them as the workflow does,
+    locks them beside the config and downloads the locked commit into the run folder; a hub refusal exits 2
+    with a line naming the repository and the fix before any download, and writes no lock. A copy of paper.yaml in tmp_path and a stand-in
+    hub (HfApi.repo_info): no network, and the checkout's config/paper.lock.yaml is never written. Also:
+    an existing lock, tests/unit/test_download_cli_paths.py::test_download_model_pins_through_the_lock; end
+    to end against a local hub, tests/workflow/test_hub_download.py::
+    test_cli_download_pins_through_the_lock_into_the_run_folder."""
+    import huggingface_hub
+    from huggingface_hub.errors import GatedRepoError
+
+    from hybrid_retrieval import hub
+
+    checkout_locks = sorted((REPO / "config").glob("*.lock.yaml"))
+    shutil.copy(REPO / "config/paper.yaml", tmp_path / "paper.yaml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    asked, downloads = [], []
+
+    def repo_info(self: object, repo_id: str, *, revision: str, repo_type: str, **kwargs: object) -> object:
+        asked.append((repo_type, repo_id, revision))
+        return SimpleNamespace(sha=hashlib.sha1(f"{repo_type}/{repo_id}@{revision}".encode()).hexdigest())
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
+    monkeypatch.setattr(hub, "download_model_snapshot", lambda *a, **k: downloads.append((a, k)))
+    command = ["download-model", "--config", "paper.yaml", "--model", "jamba-mini-1.6"]
+    assert main(command) == 0
+    jamba = hashlib.sha1(b"model/ai21labs/AI21-Jamba-Mini-1.6@main").hexdigest()
+    assert downloads == [
+        (
+            ("ai21labs/AI21-Jamba-Mini-1.6", "main", "runs/paper/resources/models/jamba-mini-1.6"),
+            {"commit": jamba},
+        )
+    ]
+    lock = yaml.safe_load((tmp_path / "paper.lock.yaml").read_text())["repos"]
+    assert lock["models/ai21labs/AI21-Jamba-Mini-1.6"] == {"revision": "main", "commit": jamba}
+    assert len(lock) == len(asked) == len(set(asked))  # every hub ref of the config locked, each asked once
+    assert ("dataset", "cais/mmlu", "main") in asked
+    # the second time the lock answers: the hub is not asked again
+    assert main(command) == 0
+    assert len(asked) == len(lock) and downloads[1] == downloads[0]
+
+    # a gated repo without an accepted licence: a line naming it and the fix, no download, no lock
+    (tmp_path / "paper.lock.yaml").unlink()
+    downloads.clear()
+    capsys.readouterr()
+
+    def gated(self: object, repo_id: str, **kwargs: object) -> object:
+        if repo_id.startswith("ai21labs/"):
+            request = httpx.Request("GET", f"https://huggingface.co/api/models/{repo_id}/revision/main")
+            raise GatedRepoError("403 gated", response=httpx.Response(403, request=request))
+        return repo_info(self, repo_id, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", gated)
+    assert main(command) == 2
+    refused = [line for line in capsys.readouterr().err.splitlines() if "@main" in line]
+    assert len(refused) == 1 and "model ai21labs/AI21-Jamba-Mini-1.6@main is gated" in refused[0]
+    assert (
+        "accept its licence at" in refused[0]
+        and "/ai21labs/AI21-Jamba-Mini-1.6 with your account" in refused[0]
     )
-    assert code == 2
-    # paper.yaml names the branch main: the CLI downloads only an exact commit (the workflow locks branches)
-    assert "not a 40-hex commit sha" in capsys.readouterr().err
-    assert not (tmp_path / "m").exists()
+    assert downloads == [] and not (tmp_path / "paper.lock.yaml").exists()
+    assert sorted((REPO / "config").glob("*.lock.yaml")) == checkout_locks
 
 
 def test_export_schema(tmp_path: Path) -> None:
