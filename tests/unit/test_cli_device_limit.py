@@ -71,8 +71,10 @@ def test_limit_runs_the_first_trials_marks_rows_and_writes_apart(
     argv = ["retrieval", "--config", SMOKE, "--model", "toy-jamba", "--model-dir", toy_dir]
     argv += ["--experiment", "attention_ablated", "--device", "cpu"]
     assert main([*argv, "--limit", "2"]) == 0
-    assert not Path("results/toy-jamba").exists()  # the workflow's place stays untouched
-    limited = pl.read_parquet("results/limit-2/toy-jamba/retrieval/attention_ablated.parquet")
+    # smoke.yaml has `run: smoke`: the CLI writes where that run's workflow does, under runs/smoke/
+    assert not Path("runs/smoke/results/toy-jamba").exists()  # the workflow's place stays untouched
+    assert not Path("results").exists()  # nor anything outside the run folder
+    limited = pl.read_parquet("runs/smoke/results/limit-2/toy-jamba/retrieval/attention_ablated.parquet")
     assert main([*argv, "--out", "full.parquet"]) == 0
     full = pl.read_parquet("full.parquet")
 
