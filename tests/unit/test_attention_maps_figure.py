@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 import vl_convert as vlc
 
-from hybrid_retrieval.attention_maps import SUMMARY_SCHEMA, probe_files, probe_name, summary_table, write_npz
+from hybrid_retrieval.attention_maps import SUMMARY_SCHEMA, probe_files, probe_name, summary_table
 from hybrid_retrieval.config import load_config
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.report.figures import (
@@ -23,35 +23,13 @@ from hybrid_retrieval.report.figures import (
 )
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def _probe_file(path: Path, *, model: str, layers=(1, 3), heads=2, steps=3, prompt=10) -> Path:
-    """A probe npz as run_attention_maps writes it: every row a distribution over the keys it saw."""
-    rng = np.random.default_rng(0)
-    keys = prompt + steps - 1
-    arrays = {}
-    for layer in layers:
-        probs = np.zeros((steps, heads, keys), dtype=np.float32)
-        for s in range(steps):
-            row = rng.random((heads, prompt + s))
-            probs[s, :, : prompt + s] = row / row.sum(axis=-1, keepdims=True)
-        arrays[f"layer_{layer}"] = probs.astype(np.float16)
-    kept = np.zeros((steps, len(layers), heads), dtype=bool)
-    kept[..., 0] = True
-    kept[0] = True  # step 0: the prefill, left alone under phase generation
-    arrays |= {
-        "steps": np.arange(steps), "layers": np.asarray(layers), "kept": kept,
-        "entropy": rng.random((steps, len(layers), heads)).astype(np.float32),
-        "kept_heads": np.zeros((steps, len(layers), heads), dtype=np.int16),
-        "input_ids": np.arange(prompt), "needle_span": np.array([4, 6]), "prompt_length": np.array(prompt),
-        "k": np.array(1), "context_length": np.array(prompt), "depth": np.array(50.0), "model": np.array(model),
-    }  # fmt: skip
-    return write_npz(arrays, path)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+import synthetic_results as fx  # noqa: E402
 
 
 @pytest.fixture
 def table(tmp_path: Path) -> pl.DataFrame:
-    paths = [_probe_file(tmp_path / f"{m}.npz", model=m) for m in ("toy-a", "toy-b")]
+    paths = [fx.write_attention_map(tmp_path / f"{m}.npz", model=m) for m in ("toy-a", "toy-b")]
     return summary_table(paths)
 
 
@@ -77,7 +55,7 @@ def test_figure_builds_renders_and_shows_every_model(table: pl.DataFrame, tmp_pa
 
 
 def test_summary_runs_in_the_report_env_without_torch(tmp_path: Path) -> None:
-    path = _probe_file(tmp_path / "p.npz", model="toy-a")
+    path = fx.write_attention_map(tmp_path / "p.npz", model="toy-a")
     code = f"""
 import importlib.abc, sys
 class Block(importlib.abc.MetaPathFinder):

@@ -22,6 +22,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     fx.write_synthetic_results(root / "results", trials_per_cell=12, mmlu_per_subject=50)  # decisive
     aggregate(root / "results", root / "tables")
+    fx.write_attention_maps(root / "results", root / "tables")  # rule summarize_attention_maps, not aggregate
     evaluate_claims(root / "tables", root / "claims.csv")
     bench = root / "logs" / "run_retrieval_trials" / "toy-jamba"
     bench.mkdir(parents=True)

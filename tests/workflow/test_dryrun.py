@@ -21,9 +21,11 @@ RETRIEVAL_RULES = (
     "run_sparsity_sweep",
     "score_attention_heads",
     "record_attention_heads",
+    "record_attention_maps",
 )
 REPORT_RULES = (
     "aggregate_results",
+    "summarize_attention_maps",
     "record_provenance",
     "compare_reference",
     "check_claims",

@@ -72,6 +72,7 @@ def _config() -> dict:
                     "controls",
                     "head_scores",
                     "recordings",
+                    "attention_maps",
                 )
             },
             "mmlu": {"dataset": "hub", "k": ["H"], "num_shots": 1, "batch_size": 2},
