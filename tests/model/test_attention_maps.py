@@ -97,6 +97,31 @@ def test_maps_equal_the_unmodified_softmax(loaded) -> None:
     assert not np.allclose(last[2], reference[layers[-1]][:, last[3]], atol=1e-3)
 
 
+def test_decoding_maps_sit_at_the_keys_a_fresh_forward_sees(loaded, tiny_arch) -> None:
+    """Each decoding step's map, placed at absolute key positions (RecurrentGemma: a window of 16 over a
+    43-token prompt, its cache rolled), equals the last row of a fresh eager forward over the prompt and the
+    tokens generated before that step."""
+    from hybrid_retrieval.decoding import decode, prefill
+
+    trial = _trial(loaded)
+    spec = InterventionSpec(kind="entropy_topk", k=loaded.adapter.attention_layers(loaded.model)[0].num_heads)
+    _, maps = record_with_maps(loaded, trial, spec, max_new_tokens=STEPS, prefill_boundary="whole_prompt")
+    with torch.no_grad():
+        tokens = decode(loaded, prefill(loaded, torch.tensor([trial.input_ids]), "whole_prompt"), STEPS)[0]
+    layers = [layer.layer_index for layer in loaded.adapter.attention_layers(loaded.model)]
+    checked = 0
+    for step in range(1, min(STEPS, len(tokens))):
+        with torch.no_grad():
+            out = loaded.model(torch.tensor([trial.input_ids + tokens[:step]]), output_attentions=True, use_cache=False)
+        weights = [a for a in out.attentions if a is not None]
+        for layer, w in zip(layers, weights, strict=True):
+            _, _, probs, positions = next(m for m in maps if m[0] == step and m[1] == layer)
+            assert positions.max() == len(trial.input_ids) - 1 + step
+            np.testing.assert_allclose(probs, w[0, :, -1].float().numpy()[:, positions], atol=1e-5)
+            checked += 1
+    assert checked >= len(layers)
+
+
 def test_kept_heads_are_the_entropy_top_k(loaded, tiny_arch, recorded) -> None:
     trial, spec, rows, maps = recorded
     arrays = maps_arrays(rows, maps)
