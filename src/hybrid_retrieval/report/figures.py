@@ -310,13 +310,16 @@ def attention_map_grid(maps: pl.DataFrame) -> alt.FacetChart | None:
             "{} · {} tokens, depth {}%", pl.col("model"), pl.col("context_length"), pl.col("depth").round(0).cast(pl.Int64)
         ).alias("panel"),
         (-(pl.col("prompt_length") * 0.05).ceil()).cast(pl.Int32).alias("strip_start"),
+        # columns by the attention layer's place among the model's attention layers: models differ in where
+        # their attention layers sit (RecurrentGemma every third layer, Jamba every eighth)
+        (pl.col("layer_index").rank("dense").over("model") - 1).cast(pl.Int32).alias("attention_layer"),
     ).select(
-        "panel", "layer_index", "head", "key_start", "key_end", "mass", "kept_rate", "k", "steps",
+        "panel", "attention_layer", "layer_index", "head", "key_start", "key_end", "mass", "kept_rate", "k", "steps",
         "needle_start", "needle_end", "strip_start",
     )  # fmt: skip
-    layers = df["layer_index"].n_unique()
+    layers = df["attention_layer"].n_unique()
     heads = int(df["head"].max()) + 1
-    width = max(80, min(220, (REPORT_WIDTH - 250) // max(1, layers) - 12))
+    width = max(48, min(220, (REPORT_WIDTH - 250) // max(1, layers) - 12))
     y = alt.Y("head:O", title="head", axis=alt.Axis(labelFontSize=7, labelOverlap=True))
     rects = (
         alt.Chart()
@@ -358,9 +361,9 @@ def attention_map_grid(maps: pl.DataFrame) -> alt.FacetChart | None:
         .properties(width=width, height=max(64, 8 * heads))
         .facet(
             row=alt.Row("panel:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
-            column=alt.Column("layer_index:O", title="attention layer"),
+            column=alt.Column("attention_layer:O", title="attention layer (0 = the model's first; tooltip: layer index)"),
         )
-        .resolve_scale(x="independent")
+        .resolve_scale(x="independent", y="independent")  # probes differ in length, models in heads
         .properties(title="Raw attention maps on the probe prompts")
     )
 
