@@ -382,3 +382,16 @@ def test_the_canary_prompt_stays_within_one_query_chunk(monkeypatch: pytest.Monk
     seen.clear()
     check_interventions(loaded, long_prompt, ("generation",), "whole_prompt")
     assert seen == [canary.CANARY_TOKENS]
+
+
+def test_canary_phases_follow_what_the_specs_touch() -> None:
+    from hybrid_retrieval.canary import canary_phases
+
+    assert canary_phases([InterventionSpec(kind="none")]) == (
+        "generation",
+    )  # untouched runs: decoding checked
+    assert canary_phases([_k(0, "generation")]) == ("generation",)
+    assert canary_phases([_k(0, "generation"), _k(0, "all")]) == ("prefill", "generation")
+    assert canary_phases([InterventionSpec(kind="none", prefill_mode="omit")]) == ("prefill",)
+    follow = InterventionSpec(kind="none", generation_mode="only", prefill_mode="follow")
+    assert canary_phases([follow]) == ("prefill", "generation")
