@@ -65,7 +65,8 @@ def test_adapter_works_on_bare_model_too() -> None:
 
 FAMILIES = (
     "jamba", "recurrent_gemma", "bailing_hybrid", "bamba", "falcon_h1", "granitemoehybrid", "kimi_linear",
-    "lfm2", "lfm3", "nemotron_h", "olmo_hybrid", "qwen3_5", "qwen3_5_text", "qwen3_next", "zamba", "zamba2",
+    "lfm2", "lfm2_moe", "lfm3", "nemotron_h", "olmo_hybrid", "qwen3_5", "qwen3_5_moe", "qwen3_5_moe_text",
+    "qwen3_5_text", "qwen3_next", "zamba", "zamba2",
 )  # fmt: skip
 LLAMA = FamilyAdapter(family="llama", model_types=("llama",), attention=("LlamaAttention",), mixers=())
 
@@ -270,4 +271,4 @@ def test_code_digest_covers_every_builtin_adapter_file() -> None:
 
     files = {path.name for path in module_closure(("hybrid_retrieval.models.loading",))}
     modules = {ref.partition(":")[0].rpartition(".")[2] + ".py" for ref in registry.BUILTIN_ADAPTERS.values()}
-    assert len(modules) == 15 and modules <= files
+    assert len(modules) == 17 and modules <= files

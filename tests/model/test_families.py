@@ -70,6 +70,13 @@ TINY = {
         linear_value_head_dim=8, linear_num_key_heads=2, linear_num_value_heads=4)),
     "lfm2": (tf.Lfm2Config, tf.Lfm2ForCausalLM, dict(
         COMMON, num_hidden_layers=4, layer_types=["conv", "full_attention"] * 2, block_auto_adjust_ff_dim=False)),
+    "lfm2_moe": (tf.Lfm2MoeConfig, tf.Lfm2MoeForCausalLM, dict(
+        COMMON, num_hidden_layers=4, layer_types=["conv", "full_attention"] * 2, num_dense_layers=1, num_experts=2,
+        num_experts_per_tok=1, moe_intermediate_size=32)),
+    "qwen3_5_moe": (tf.Qwen3_5MoeTextConfig, tf.Qwen3_5MoeForCausalLM, dict(
+        COMMON, num_hidden_layers=4, layer_types=ALTERNATING, head_dim=8, linear_key_head_dim=8,
+        linear_value_head_dim=8, linear_num_key_heads=2, linear_num_value_heads=4, num_experts=2,
+        num_experts_per_tok=1, moe_intermediate_size=32, shared_expert_intermediate_size=32)),
     "lfm3": (tf.Lfm3Config, tf.Lfm3ForCausalLM, dict(
         COMMON, num_hidden_layers=4, layer_types=["conv", "full_attention", "conv", "sliding_attention"],
         head_dim=8, sliding_window=5)),  # a 12-token prompt runs past the window in both phases
@@ -93,6 +100,8 @@ LAYOUT = {
     "qwen3_next": ([1, 3], [0, 2], (4, 2, 8), {None}),
     "qwen3_5": ([1, 3], [0, 2], (4, 2, 8), {None}),
     "lfm2": ([1, 3], [0, 2], (4, 2, 8), {None}),
+    "lfm2_moe": ([1, 3], [0, 2], (4, 2, 8), {None}),
+    "qwen3_5_moe": ([1, 3], [0, 2], (4, 2, 8), {None}),
     "lfm3": ([1, 3], [0, 2], (4, 2, 8), {None, 5}),
     "olmo_hybrid": ([1, 3], [0, 2], (4, 2, 8), {None}),
     "kimi_linear": ([1, 3], [0, 2], (4, 4, 8), {None}),  # MLA: v_head_dim 8, q/k 8 + 4
