@@ -176,7 +176,7 @@ def _todo(
     existing: pl.DataFrame,
     loaded: LoadedModel,
     spec: InterventionSpec,
-    ids: list[str],
+    current: pl.DataFrame,
     *,
     experiment: str,
     scoring: str,
@@ -184,7 +184,9 @@ def _todo(
     resume: bool,
 ) -> pl.DataFrame:
     """The rows of `existing` that `spec` can reuse (resume=True): same model, revision, prompt version,
-    experiment, scoring, prefill boundary, and a trial of this run."""
+    experiment, scoring, prefill boundary, and a trial of this run with the same model input (`current`:
+    trial_id and prompt_hash; a trial id survives a change of needle string or insertion rule, its prompt
+    hash does not)."""
     if not resume:
         return existing.clear()
     return existing.filter(
@@ -195,8 +197,7 @@ def _todo(
         & (pl.col("experiment") == experiment)
         & (pl.col("scoring") == scoring)
         & (pl.col("prefill_boundary") == prefill_boundary)
-        & pl.col("trial_id").is_in(ids)
-    )
+    ).join(current, on=["trial_id", "prompt_hash"], how="semi")
 
 
 def run_conditions(
@@ -244,12 +245,16 @@ def run_conditions(
         validate_spec(spec, loaded)
     out_path = Path(out_path)
     existing = _read_existing(out_path) if out_path.exists() else _frame([])
+    current = pl.DataFrame(
+        {"trial_id": ids, "prompt_hash": [prompt_hash(t.input_ids) for t in trials]},
+        schema={"trial_id": pl.String, "prompt_hash": pl.String},
+    )
     ours = pl.col("intervention_hash").is_in(hashes)
     kept_parts = [existing.filter(~ours)]
     todo: dict[str, set[str]] = {}
     for spec, spec_hash in zip(specs, hashes, strict=True):
         reusable = _todo(
-            existing.filter(pl.col("intervention_hash") == spec_hash), loaded, spec, ids,
+            existing.filter(pl.col("intervention_hash") == spec_hash), loaded, spec, current,
             experiment=experiment, scoring=scoring, prefill_boundary=prefill_boundary, resume=resume,
         )  # fmt: skip
         kept_parts.append(reusable)

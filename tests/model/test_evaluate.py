@@ -159,6 +159,27 @@ def test_resume_skips_done_trials_and_keeps_other_conditions(loaded, tmp_path: P
     assert sum(seen) == len(trials)
 
 
+def test_resume_does_not_reuse_a_row_whose_prompt_changed(loaded, tmp_path: Path) -> None:
+    # A trial id survives a change of needle string or insertion rule; its model input does not: such a
+    # row must be run again, not reused (the row's prompt_hash is the identity of its input).
+    import dataclasses
+
+    trials = tiny_trials(loaded.tokenizer)[:2]
+    out = tmp_path / "r.parquet"
+    run_retrieval(loaded, trials, NONE, experiment="e", max_new_tokens=MAX_NEW, batch_size=4, out_path=out)
+    pl.read_parquet(out).with_columns(output=pl.lit("MARKER")).write_parquet(out)
+    changed = [dataclasses.replace(trials[0], input_ids=[*trials[0].input_ids[:-1], trials[0].input_ids[-1]]), trials[1]]
+    same = run_retrieval(loaded, changed, NONE, experiment="e", max_new_tokens=MAX_NEW, batch_size=4, out_path=out)
+    assert same["output"].to_list() == ["MARKER", "MARKER"]  # identical inputs: reused
+    edited = list(trials[0].input_ids)
+    edited[1] = edited[2]  # one token of the haystack differs, same trial id
+    changed = [dataclasses.replace(trials[0], input_ids=edited), trials[1]]
+    rows = run_retrieval(loaded, changed, NONE, experiment="e", max_new_tokens=MAX_NEW, batch_size=4, out_path=out)
+    by_id = dict(zip(rows["trial_id"], rows["output"], strict=True))
+    assert by_id[trials[1].trial_id] == "MARKER" and by_id[trials[0].trial_id] != "MARKER"
+    assert rows.height == 2 and pl.read_parquet(out).height == 2
+
+
 def test_killed_run_keeps_checkpointed_batches(loaded, tmp_path: Path, monkeypatch) -> None:
     trials = tiny_trials(loaded.tokenizer, lengths=(48, 64, 80), depths=(0, 100))
     out = tmp_path / "r.parquet"
