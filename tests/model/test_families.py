@@ -404,3 +404,25 @@ def test_canary_phases_follow_what_the_specs_touch() -> None:
     assert canary_phases([InterventionSpec(kind="none", prefill_mode="omit")]) == ("prefill",)
     follow = InterventionSpec(kind="none", generation_mode="only", prefill_mode="follow")
     assert canary_phases([follow]) == ("prefill", "generation")
+
+
+def test_phase_is_read_from_each_attention_layers_cache_entry() -> None:
+    from hybrid_retrieval.errors import InterventionError
+    from hybrid_retrieval.interventions.phases import PhaseTracker
+
+    class Cache:
+        def __init__(self, lengths: dict) -> None:
+            self.lengths = lengths
+
+        def get_seq_length(self, index: int = 0) -> int:
+            if self.lengths[index] is None:
+                raise ValueError("a LinearAttentionLayer does not track sequence length")
+            return self.lengths[index]
+
+    tracker = PhaseTracker(_k(0, "generation"), [1, 3])
+    tracker.begin_forward(None, (), {"cache": Cache({0: 0, 1: 7, 3: 7})})  # layer 0 (SSM) reports 0
+    assert tracker.past == 7 and tracker.call_phase(1) == "generation"
+    with pytest.raises(InterventionError, match=r"disagree on the cached tokens \(\{1: 7, 3: 6\}\)"):
+        tracker.begin_forward(None, (), {"cache": Cache({1: 7, 3: 6})})
+    with pytest.raises(InterventionError, match="attention layer 3 holds no attention keys"):
+        tracker.begin_forward(None, (), {"cache": Cache({1: 7, 3: None})})

@@ -4,8 +4,9 @@ A forward pre-hook on the decoder (`model.base_model`) records how many tokens t
 call (`past`), read from the attention layers' own cache entries (`cache.get_seq_length(layer_index)` of
 each, which must agree), not from the cache's reported length: a cache whose layer 0 is not attention, or
 that counts tokens its own way (MiniMax's reports 0), would make every decode step look like prefill and a
-generation-phase intervention silently do nothing. A forward hook clears it. A call is a *generation step* when it feeds one token on top of a
-non-empty cache (`query_len == 1 and past > 0`); everything else is *prefill*. That holds for
+generation-phase intervention silently do nothing. A forward hook clears it. A call is a *generation
+step* when it feeds one token on top of a non-empty cache (`query_len == 1 and past > 0`); everything
+else is *prefill*. That holds for
 `model.generate` and for a manual greedy loop passing `cache=`/`past_key_values=`; a loop without a cache
 (re-feeding the whole sequence) is all prefill. Head masks and mixer ablation act in the spec's `phase`
 ("generation" steps only, or "all" calls); exposure modes pick `generation_mode` or the prefill mode by
