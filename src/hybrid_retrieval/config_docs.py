@@ -46,25 +46,11 @@ Keys marked **required** have no default. Numbers in a type are the allowed rang
 """
 
 
-# Classes whose comments head blocks of fields ("# Claim 2: ..." above the claim's thresholds): a field there
-# without its own text is described by its block's comment, named as such ("With `jrt_ks`: Claim 2: ...").
-# Elsewhere a comment describes only the field it sits beside or directly above.
-BLOCK_COMMENTED = frozenset({"ClaimsConfig"})
-
-
-def _same_block(key: str, head: str, text: str) -> bool:
-    """Whether the comment heading `head`'s block describes `key` too: the key is named in it, or shares the
-    head's first word (`mmlu_tolerance` under `mmlu_paper_retention`). A key that is neither (a phase setting
-    below an unrelated threshold) stays undescribed rather than borrowing a neighbour's text."""
-    return key in text or key.split("_")[0] == head.split("_")[0]
-
-
 def _source_texts(source: str) -> dict[tuple[str, str], str]:
     """(class name, field name) -> the field's own text in `source`: its attribute docstring (a string
     literal right below it, as pydantic's `use_attribute_docstrings` reads), else the comment beside its
     line(s), else the comment lines directly above it. A comment is never carried down to the fields below
-    the one it sits on, except in the classes of BLOCK_COMMENTED (a field there without its own text is
-    described by the comment heading its block of fields, prefixed with the heading field's name)."""
+    the one it sits on: a field without its own text stays undescribed (a test lists none)."""
     comments: dict[int, str] = {}
     code_lines: set[int] = set()
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
@@ -82,11 +68,8 @@ def _source_texts(source: str) -> dict[tuple[str, str], str]:
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.ClassDef):
             continue
-        head, block_end = "", -1  # the field heading the current block of fields (no blank line between)
         for index, item in enumerate(node.body):
             if not (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)):
-                if not (isinstance(item, ast.Expr) and isinstance(item.value, ast.Constant)):
-                    head = ""
                 continue
             after = node.body[index + 1] if index + 1 < len(node.body) else None
             docstring = (
@@ -104,19 +87,8 @@ def _source_texts(source: str) -> dict[tuple[str, str], str]:
                 above.insert(0, comments[n])
                 n -= 1
             text = " ".join(docstring.split()) or " ".join(beside) or " ".join(above)
-            if above:
-                head = item.target.id
-            elif n != block_end:  # a blank line (or other code) ended the block
-                head = ""
-            block_end = (after.end_lineno if docstring and after else None) or item.end_lineno or item.lineno
             if text:
                 found[(node.name, item.target.id)] = text
-            elif (
-                head
-                and node.name in BLOCK_COMMENTED
-                and _same_block(item.target.id, head, found[(node.name, head)])
-            ):
-                found[(node.name, item.target.id)] = f"With `{head}`: {found[(node.name, head)]}"
     return found
 
 

@@ -44,7 +44,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_default_config_plans_every_rule(repo: Path) -> None:
     jobs = dry_run(repo)  # no --configfile: the embedded default config/config.yaml
-    expected = {"train_toy_model": 2, **{r: 2 for r in RETRIEVAL_RULES}, "score_mmlu": 2 * 4}
+    expected = {"train_toy_model": 2, **{r: 2 for r in RETRIEVAL_RULES}, "score_mmlu": 2 * 5}  # k = H, 3, 2, 1, 0
     expected |= {r: 1 for r in REPORT_RULES}
     if LATEX:
         expected["build_paper_pdf"] = 1

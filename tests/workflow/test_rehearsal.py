@@ -43,6 +43,7 @@ SCALED = {
         for key in ("k",)
     },
     *{("experiments", section, "grid") for section in ("controls", "head_scores", "recordings")},
+    ("experiments", "attention_maps", "probes"),
 }
 
 
