@@ -1,5 +1,5 @@
 """What a run ran on: machine, instruction set in use, BLAS and oneDNN, Python, OS, threads, numerics mode,
-package versions, git commit and the toy models' weight hashes -> results/provenance.json.
+package versions (the headline ones and every installed distribution), git commit and the toy models' weight hashes -> results/provenance.json.
 
 The machine part describes the process that writes the file (rule `record_provenance`, after aggregation,
 with the run's numerics applied first): on one machine that is the machine of every job; on a cluster the
@@ -63,6 +63,23 @@ def package_versions(names: Sequence[str] = REPORTED_PACKAGES) -> dict[str, str]
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def canonical_name(name: str) -> str:
+    """A distribution's name as PEP 503 compares it (``PyYAML``, ``pyyaml`` and ``py_yaml`` -> one key)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_distributions() -> list[str]:
+    """Every distribution this interpreter can import from, as sorted ``name==version`` lines (the format of
+    requirements/lock.txt and ``pip freeze``). A name found twice on sys.path counts once, as the first copy
+    (the one ``importlib.metadata.version`` and imports resolve to)."""
+    seen: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            seen.setdefault(canonical_name(name), dist.version)
+    return [f"{name}=={version}" for name, version in sorted(seen.items())]
 
 
 def git_commit(repo_dir: str | os.PathLike[str] = ".") -> str:
@@ -159,6 +176,7 @@ def collect_provenance(
             "environment": state["environment"],
         },
         "packages": package_versions(),
+        "distributions": installed_distributions(),
         "models": toy_models(model_dirs or {}),
         "config": dict(config),
     }
