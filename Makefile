@@ -1,6 +1,8 @@
 # The two entry points of README.md. Both work on a fresh machine: they create .venv and install
-# the pinned package (torch first, from TORCH_INDEX when set: on a stock host PyPI's Linux torch wheel
-# is the CUDA build; TORCH_INDEX=https://download.pytorch.org/whl/cpu gives the CPU one).
+# every distribution of requirements/lock.txt (exact versions, --require-hashes), then the package itself
+# without dependencies. The lock's torch is 2.13.0+cpu, which PyPI lacks: pip finds it through this host's
+# find-links, or TORCH_INDEX=https://download.pytorch.org/whl/cpu installs it first (unhashed; the lock's
+# step then finds it installed). A TORCH_INDEX giving another build (+cu...) fails the lock's step.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,22 +11,37 @@ CORES ?= 2
 CONFIG ?= config/config.yaml
 PYTHON ?= python3
 TORCH_INDEX ?=
+# Every distribution the venv holds, exact and hashed (make lock-deps rewrites it).
+LOCK := requirements/lock.txt
+PIP_TOOLS ?= pip-tools==7.7.0
 
-.PHONY: seeds reproduce test test-unit system-deps lint clean-results reference check-reference slurm lock rehearsal rehearsal-test config-file
+.PHONY: seeds reproduce test test-unit system-deps lint clean-results reference check-reference slurm lock lock-deps rehearsal rehearsal-test config-file
 
 # Every target that reads $(CONFIG) checks first that it exists: a typo is an error, never the default run.
 config-file:
 	@test -f '$(CONFIG)' || { echo "CONFIG=$(CONFIG): no such config file; pass an existing one: $(filter-out %.lock.yaml,$(wildcard config/*.yaml))" >&2; exit 2; }
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else \
 	  "Python 3.11 is needed (pyproject: requires-python >=3.11,<3.12), found " + sys.version.split()[0] + \
 	  "; pass PYTHON=python3.11")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==26.3
-	$(PY) -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(PY) -m pip install --quiet -e '.[test,slurm]'
+	$(if $(TORCH_INDEX),$(PY) -m pip install --quiet --no-deps torch==2.13.0 --index-url $(TORCH_INDEX))
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK) || { echo "installing $(LOCK) failed;" \
+	  "without this host's local torch wheel pass TORCH_INDEX=https://download.pytorch.org/whl/cpu (torch 2.13.0+cpu)" >&2; exit 1; }
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Re-resolve every transitive dependency of pyproject.toml's pins (extras test and slurm) into $(LOCK), with
+# sha256 hashes, for CPython 3.11 on Linux x86-64. pip-tools runs from a throwaway venv, never $(VENV), and
+# resolves through this host's pip configuration (torch 2.13.0+cpu from the local wheel or TORCH_INDEX).
+lock-deps:
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && $(PYTHON) -m venv "$$tmp" && \
+	  "$$tmp/bin/python" -m pip install --quiet $(PIP_TOOLS) && \
+	  CUSTOM_COMPILE_COMMAND='make lock-deps' "$$tmp/bin/pip-compile" --quiet --generate-hashes --allow-unsafe \
+	    --strip-extras --extra test --extra slurm --no-emit-index-url --no-emit-find-links --upgrade \
+	    $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) --output-file $(LOCK) pyproject.toml
 
 # Chromium (report check) and a LaTeX engine (paper build) from Debian's packages, when we may install them.
 system-deps:
