@@ -34,7 +34,8 @@ _NAME = re.compile(r"^(?P<toy>.+)-s(?P<seed>\d+)$")
 
 def _cell(row: dict) -> str:
     if row["estimate"] is None:
-        return row["status"]
+        untestable = "not testable" in (row.get("detail") or "")
+        return f"{row['status']} (not testable)" if untestable else row["status"]
     return f"{row['status']} {100 * row['estimate']:.0f}% [{100 * row['ci_low']:.0f}, {100 * row['ci_high']:.0f}] n={row['n']}"
 
 
