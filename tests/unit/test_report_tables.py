@@ -86,9 +86,8 @@ def test_paper_quotes_the_configured_decoding_budget(tmp_path):
     # paper/main.tex quotes max_new_tokens through a macro, never a pasted number (it was "up to 40 tokens").
     from pathlib import Path
 
-    from hybrid_retrieval.report.latex import paper_macros
-
     from hybrid_retrieval.claims import SCHEMA
+    from hybrid_retrieval.report.latex import paper_macros
 
     claims = pl.DataFrame(
         [{"claim_id": "1", "model": "m", "status": "NOT RUN", "level": 0.95}], schema=SCHEMA
