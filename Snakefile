@@ -52,7 +52,11 @@ except ConfigError as error:
     raise
 # The JSON schema checks the keys given, as the model parsed them (pydantic's lax parse first): Snakemake's
 # nested `--config` overrides arrive as strings ('retrieval={"trials_per_cell": 3}' gives "3"), read as 3.
-validate(CFG.model_dump(mode="json", exclude_unset=True), "workflow/schemas/config.schema.yaml", set_default=False)
+validate(
+    CFG.model_dump(mode="json", exclude_unset=True),
+    "workflow/schemas/config.schema.yaml",
+    set_default=False,
+)
 
 # Hub revisions: a branch/tag is resolved once and locked beside the config (config/<name>.lock.yaml);
 # from here on CFG names exact commits. An unresolvable ref fails here, before any job, with the fix.

@@ -3,10 +3,9 @@
 
 from hybrid_retrieval.attention_maps import probe_name
 
-ATTENTION_PROBES = [probe_name(p.context_length, p.depth) for p in CFG.experiments.attention_maps.probes]
-CODE_ATTENTION_MAPS = code_digest(
-    "hybrid_retrieval.attention_maps", "hybrid_retrieval.recording", "hybrid_retrieval.tasks.niah", shallow=_GLUE
-)
+ATTENTION_PROBES = [
+    probe_name(p.context_length, p.depth) for p in CFG.experiments.attention_maps.probes
+]
 
 
 rule record_attention_maps:
@@ -28,7 +27,7 @@ rule record_attention_maps:
         haystack=haystack_params,
         settings=settings_params("attention_maps"),
         device=CFG.device,
-        code=CODE_ATTENTION_MAPS,
+        code=CODE["attention_maps"],
     script:
         "../scripts/record_attention_maps.py"
 
@@ -45,6 +44,6 @@ rule summarize_attention_maps:
     conda:
         "../../envs/report.yaml"
     params:
-        code=CODE_ATTENTION_MAPS,
+        code=CODE["attention_maps"],
     script:
         "../scripts/summarize_attention_maps.py"

@@ -77,6 +77,12 @@ CODE = {
     "figures": code_digest("hybrid_retrieval.report.figures"),
     "report": code_digest("hybrid_retrieval.report.render"),
     "paper": code_digest("hybrid_retrieval.report.latex"),
+    "attention_maps": code_digest(
+        "hybrid_retrieval.attention_maps",
+        "hybrid_retrieval.recording",
+        "hybrid_retrieval.tasks.niah",
+        shallow=_GLUE,
+    ),
 }
 
 
@@ -294,13 +300,18 @@ def _benchmark_of(path):
 
 def report_benchmarks(wildcards):
     results = model_results()
-    made = results + attention_maps_results() + attention_maps_table() + [
-        f"results/tables/{TABLE_NAMES[0]}.parquet",
-        "results/claims.csv",
-        "results/figures",
-        "results/provenance.json",
-        "results/reference_check.json",
-    ]
+    made = (
+        results
+        + attention_maps_results()
+        + attention_maps_table()
+        + [
+            f"results/tables/{TABLE_NAMES[0]}.parquet",
+            "results/claims.csv",
+            "results/figures",
+            "results/provenance.json",
+            "results/reference_check.json",
+        ]
+    )
     made += [CFG.model_dir(m) for m in dict.fromkeys(Path(p).parts[1] for p in results)]
     made += [f"resources/datasets/{repo_id}/snapshot.json" for repo_id in HUB_DATASETS]
     if CFG.haystack.kind == "paul_graham" and retrieval_results():
