@@ -60,7 +60,7 @@ def test_report_renders_in_chromium(report, tmp_path):
     dom = _chromium(tmp_path / "profile", "--dump-dom", report.as_uri()).stdout
     # Claims table rendered with all rows.
     claims = re.search(r'<table id="claims-table">(.*?)</table>', dom, re.S)
-    assert claims and claims.group(1).count("<tr>") == 1 + 10
+    assert claims and claims.group(1).count("<tr>") == 1 + 12  # header + 6 claims x 2 models
     # Every figure: vega-embed put an <svg> in its div and marked it rendered; none failed.
     status = re.search(r'id="figure-status"[^>]*>', dom).group(0)
     assert f'data-rendered="{len(FIGURE_CAPTIONS)}"' in status and 'data-failed="0"' in status

@@ -56,10 +56,12 @@ def test_changed_model_parameter_reruns_that_model_only(smoke_run: Path) -> None
         "run_sparsity_sweep",
         "score_attention_heads",
         "record_attention_heads",
+        "record_attention_maps",
     }
     assert jobs == {
         **{r: 1 for r in per_model},
         "score_mmlu": 2,
+        "summarize_attention_maps": 1,
         **REPORTING,
     }  # no training: dtype is a load setting
 
