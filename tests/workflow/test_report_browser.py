@@ -46,6 +46,7 @@ def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     fx.write_synthetic_results(root / "results")
     aggregate(root / "results", root / "tables")
+    fx.write_attention_maps(root / "results", root / "tables")  # rule summarize_attention_maps, not aggregate
     evaluate_claims(root / "tables", root / "claims.csv")
     return render_report(
         tables_dir=root / "tables",
