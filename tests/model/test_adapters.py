@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from conftest import VOCAB_SIZE, make_tiny_model, save_hub_layout
+from conftest import VOCAB_SIZE, _sharpen_attention, make_tiny_model, save_hub_layout
 from hybrid_retrieval.canary import check_interventions
 from hybrid_retrieval.errors import UnknownArchitectureError
 from hybrid_retrieval.models import registry
@@ -236,7 +236,6 @@ def test_the_canary_stops_a_model_whose_attention_the_interventions_do_not_compu
 
     from transformers import Gemma2Config, Gemma2ForCausalLM
 
-    from conftest import _sharpen_attention
     from hybrid_retrieval.canary import CanaryError
     from hybrid_retrieval.models.loading import LoadedModel
 
