@@ -4,7 +4,8 @@ Prompts, few-shot draws and metrics are lm-eval's (`hybrid_retrieval.tasks.glue`
 come from the shared multiple-choice scorer (`multiple_choice.score_choices`), so the choice per document
 equals lm-eval's `simple_evaluate` on the same model (`tests/model/test_glue_lm_eval_agreement.py`).
 Rows: INTERFACES.md "GLUE"; the per-task metrics (acc, mcc, f1) are computed from them by
-`aggregate.glue_summary`.
+`aggregate.glue_summary`. Like every model job, it first runs the intervention canary (`canary`) on its first
+document's prompt, in prefill (the only phase multiple choice has), before any row is written.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Any
 import polars as pl
 
 from hybrid_retrieval import __version__
+from hybrid_retrieval.canary import check_interventions
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import write_parquet
-from hybrid_retrieval.multiple_choice import score_choices
+from hybrid_retrieval.multiple_choice import encode_pair, score_choices
 from hybrid_retrieval.tasks.glue import (
     DEFAULT_FEWSHOT_SEED,
     GlueData,
@@ -89,6 +91,11 @@ def score_glue(
         "%s: %d of %d %s documents, %d shots (seed %d), chat template %s, %s",
         task.name, len(docs), len(data.docs), task.eval_split, num_shots, fewshot_seed, chat_template, spec.label(),
     )  # fmt: skip
+    if prompts:  # the canary on the first document's context (prefill only), before any row is written
+        context, choices = prompts[0]
+        check_interventions(
+            loaded, encode_pair(loaded.tokenizer, context, choices[0])[0], ("prefill",), "whole_prompt"
+        )
     scores = score_choices(loaded, prompts, spec=spec, batch_size=batch_size)
 
     heads = model_fields(spec, loaded)  # num_heads, kept_fraction

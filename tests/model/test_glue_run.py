@@ -66,3 +66,39 @@ def test_bad_inputs_fail_before_the_model_loads(snapshot, tmp_path) -> None:
         run(missing_model, str(root), tmp_path, task="stsb")
     with pytest.raises(DataError, match="snapshot record"):
         run(missing_model, str(tmp_path / "absent.json"), tmp_path)
+
+
+def test_glue_jobs_run_the_prefill_canary(tiny_model_dirs, snapshot, tmp_path, monkeypatch) -> None:
+    """The canary on the first document's prompt (prefill: all GLUE has), and it stops a job whose
+    interventions do nothing before any row is written."""
+    import contextlib
+
+    from hybrid_retrieval import canary, glue_eval
+    from hybrid_retrieval.canary import CanaryError
+    from hybrid_retrieval.models.loading import load_model
+    from hybrid_retrieval.multiple_choice import encode_pair
+    from hybrid_retrieval.tasks.glue import continuations, format_prompt, load_glue_task, select_shots
+
+    root, record = snapshot
+    calls = []
+    real = glue_eval.check_interventions
+    monkeypatch.setattr(glue_eval, "check_interventions", lambda *a: calls.append(a[1:]) or real(*a))
+    df = run(tiny_model_dirs["jamba"], str(record), tmp_path, k=0)
+    # the ids the canary saw: the first document's context, as the scorer encodes it
+    tokenizer = load_model(tiny_model_dirs["jamba"]).tokenizer
+    data = load_glue_task(root, "rte")
+    first = select_shots(data.docs, data.train, 2, seed=glue_eval.DEFAULT_FEWSHOT_SEED)[0]
+    context = format_prompt(
+        data.task, data.docs[0], [data.train[i] for i in first], chat_template=False, tokenizer=tokenizer
+    )
+    expected = encode_pair(tokenizer, context, continuations(data.task, False)[0])[0]
+    assert calls == [(expected, ("prefill",), "whole_prompt")] and df.height == 5
+
+    # interventions that silently do nothing (a k = 0 that leaves the model untouched)
+    monkeypatch.setattr(canary, "apply_intervention", lambda loaded, spec: contextlib.nullcontext())
+    out = tmp_path / "broken" / "out.parquet"
+    with pytest.raises(
+        CanaryError, match=r"model tiny-jamba \(family jamba\), phase prefill: k = 0 left the logits"
+    ):
+        run(tiny_model_dirs["jamba"], str(record), tmp_path, out_path=out)
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
