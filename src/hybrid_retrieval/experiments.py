@@ -241,7 +241,7 @@ def sweep_specs(
 ) -> list[InterventionSpec]:
     """E4: entropy top-k at each k; random-k and static heads at each k strictly between 0 and H
     (at 0 and H every rule keeps the same heads: none / all)."""
-    from hybrid_retrieval.sparsify import static_heads_from_scores
+    from hybrid_retrieval.head_scores import static_heads_from_scores
 
     h = num_heads(loaded)
     ks = (
@@ -377,7 +377,7 @@ def retrieval_code_digest() -> str:
         "hybrid_retrieval.tasks.niah",
         "hybrid_retrieval.tasks.haystack",
         "hybrid_retrieval.interventions",
-        "hybrid_retrieval.sparsify",
+        "hybrid_retrieval.head_scores",
         shallow=("hybrid_retrieval.experiments",),
     )
 
@@ -409,7 +409,7 @@ def run_head_scores(
     limit: int | None = None,
 ) -> pl.DataFrame:
     """Per-head mean entropy and ablation effect on the grid's standard-prompt trials (`limit`: the first N)."""
-    from hybrid_retrieval.sparsify import head_scores
+    from hybrid_retrieval.head_scores import head_scores
 
     check_limit(limit)
     loaded = load(model_dir, model, device=device, threads=threads)

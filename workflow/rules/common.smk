@@ -57,11 +57,11 @@ CODE = {
         "hybrid_retrieval.evaluate",
         "hybrid_retrieval.tasks.niah",
         "hybrid_retrieval.tasks.haystack",
-        "hybrid_retrieval.sparsify",
+        "hybrid_retrieval.head_scores",
         shallow=_GLUE,
     ),
     "heads": code_digest(
-        "hybrid_retrieval.sparsify", "hybrid_retrieval.tasks.niah", shallow=_GLUE
+        "hybrid_retrieval.head_scores", "hybrid_retrieval.tasks.niah", shallow=_GLUE
     ),
     "record": code_digest(
         "hybrid_retrieval.recording", "hybrid_retrieval.tasks.niah", shallow=_GLUE
