@@ -27,8 +27,8 @@ def random_setup(n: int, shots: int):
 
     from hybrid_retrieval.models.loading import LoadedModel
     from hybrid_retrieval.models.registry import get_adapter
-    from hybrid_retrieval.models.tokenizer import build_word_tokenizer, split_words
     from hybrid_retrieval.tasks.mmlu import MCQuestion, description, question_text
+    from hybrid_retrieval.tokenizer import build_word_tokenizer, split_words
 
     words = [f"w{i}" for i in range(40)]
     rng = random.Random(0)

@@ -43,9 +43,9 @@ def child(variant: str, arch: str, warmup: int, steps: int, seed: int) -> dict:
 
     if variant == "generic":
         torch.backends.mkldnn.enabled = False
-    from hybrid_retrieval.models.tokenizer import build_word_tokenizer
     from hybrid_retrieval.models.toy import ToyCorpus, build_model, deterministic_torch, make_config, train
     from hybrid_retrieval.tasks.synthetic import SyntheticLanguage
+    from hybrid_retrieval.tokenizer import build_word_tokenizer
 
     language = SyntheticLanguage(seed)
     tokenizer = build_word_tokenizer(language.vocabulary())

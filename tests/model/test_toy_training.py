@@ -9,7 +9,6 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hybrid_retrieval.errors import ConfigError, UnknownArchitectureError
-from hybrid_retrieval.models.tokenizer import build_word_tokenizer
 from hybrid_retrieval.models.toy import (
     METADATA_FILE,
     TOY_ARCHS,
@@ -23,6 +22,7 @@ from hybrid_retrieval.models.toy import (
 from hybrid_retrieval.tasks import mmlu
 from hybrid_retrieval.tasks.prompts import build_prompt
 from hybrid_retrieval.tasks.synthetic import SUBJECTS, SyntheticLanguage
+from hybrid_retrieval.tokenizer import build_word_tokenizer
 
 # Smallest models that still exercise every layer type (recurrent + attention / mamba + attention).
 TINY_MODEL = {
