@@ -22,7 +22,7 @@ def _smoke() -> dict:
 
 def test_toy_head_count_matches_the_toy_architecture() -> None:
     torch = pytest.importorskip("torch")  # noqa: F841
-    from hybrid_retrieval.models.toy import _MODEL_DEFAULTS
+    from hybrid_retrieval.models.toy.recipe import _MODEL_DEFAULTS
 
     for arch in ("recurrent_gemma", "jamba"):
         assert toy_num_heads(arch, {}) == _MODEL_DEFAULTS[arch]["num_attention_heads"]

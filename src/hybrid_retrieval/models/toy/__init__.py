@@ -3,9 +3,10 @@
 `train_toy` builds the word-level tokenizer, a small config of the real transformers class, trains it
 with answer-only loss on needle-test prompts (the exact `build_prompt` frames) plus fact sentences and
 MMLU-format questions, and saves everything in a hub-snapshot layout, so downstream code loads toy and
-real models the same way. The rooms: `recipe` (sizes and training settings), `corpus` (training
-sequences), `training` (building and training), `evaluation` (the toy's own scores); saving is here. The recipe is a short-context curriculum with warmup + cosine: without the
-curriculum, retrieval sits on a long plateau before it appears.
+real models the same way. Its modules: `recipe` (sizes and training settings), `corpus` (training
+sequences), `training` (building and training), `evaluation` (the toy's own scores); saving is here. The
+recipe is a short-context curriculum with warmup + cosine: without the curriculum, retrieval sits on a long
+plateau before it appears.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import atomic_path, write_json
 from hybrid_retrieval.models.toy.checkpoint import CHECKPOINT_EVERY, TrainingCheckpoint
-from hybrid_retrieval.models.toy.corpus import ToyCorpus, _Example
+from hybrid_retrieval.models.toy.corpus import ToyCorpus
 from hybrid_retrieval.models.toy.evaluation import (
     evaluate_toy,
     greedy_decode,
@@ -35,8 +36,6 @@ from hybrid_retrieval.models.toy.evaluation import (
     retrieval_accuracy,
 )
 from hybrid_retrieval.models.toy.recipe import (
-    _MODEL_DEFAULTS,
-    _TRAIN_DEFAULTS,
     LOSS_MEANS,
     TOY_ARCHS,
     ToyTrainConfig,
@@ -74,9 +73,6 @@ __all__ = [
     "train",
     "train_toy",
     "write_mc_csv",
-    "_Example",
-    "_MODEL_DEFAULTS",
-    "_TRAIN_DEFAULTS",
 ]
 
 METADATA_FILE = "toy_metadata.json"
