@@ -7,6 +7,10 @@ the library the script calls, so without it an edit in `src/` would never rerun 
 
 `job_log(path)` sends logging, warnings and stderr of a script to the rule's `log:` file and writes the
 traceback of an exception there before re-raising it (no global exception hook is replaced).
+
+`script_job(snakemake, numerics=...)` is the opening of every workflow script (workflow/scripts/_job.py puts
+this checkout's src/ on sys.path and hands it on): the CPU numerics from the rule's `numerics` param, before
+anything imports torch, then `job_log` on the rule's log.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import warnings
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from hybrid_retrieval.errors import HybridRetrievalError
 
@@ -150,3 +155,24 @@ def job_log(path: str | os.PathLike[str] | None, level: int = logging.INFO) -> I
             logging.captureWarnings(False)
             root.removeHandler(handler)
             root.setLevel(old_level)
+
+
+@contextlib.contextmanager
+def script_job(snakemake: Any, *, numerics: bool = False) -> Iterator[Any]:
+    """The opening of a workflow script: `with script_job(snakemake, numerics=True) as snakemake:` then the
+    package imports and the one call. `numerics=True` (every script whose results depend on the CPU kernels)
+    applies the rule's `numerics` param (`hybrid_retrieval.numerics`) first, so the script must import the
+    package's torch code inside the block; the param, not `snakemake.config`, so that a change of the
+    setting reruns the job (Snakemake's params trigger). Inside: `job_log` on the rule's first log file."""
+    if numerics:
+        mode = snakemake.params.get("numerics")
+        if mode is None:
+            raise HybridRetrievalError(
+                f"rule {snakemake.rule}: its script applies the CPU numerics but the rule has no `numerics` "
+                "param; add `numerics=CFG.numerics` to its params (a change of the setting must rerun it)"
+            )
+        from hybrid_retrieval.numerics import apply_numerics
+
+        apply_numerics(mode, threads=snakemake.threads)
+    with job_log(snakemake.log[0] if snakemake.log else None):
+        yield snakemake

@@ -27,6 +27,7 @@ rule record_attention_maps:
         haystack=haystack_params,
         settings=settings_params("attention_maps"),
         device=CFG.device,
+        numerics=CFG.numerics,
         code=CODE["attention_maps"],
     script:
         "../scripts/record_attention_maps.py"

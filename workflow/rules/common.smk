@@ -1,6 +1,7 @@
 # Helpers and input functions only (no rules). Everything here reads the validated `CFG`
 # (hybrid_retrieval.config.Config) and hands rules plain dicts, so Snakemake's params trigger sees
-# every value that changes a result.
+# every value that changes a result. `numerics` (the CPU kernels) is a param of every rule whose script
+# applies it (workflow_support.script_job reads it from there, never from the config).
 
 import re
 import shutil
@@ -8,9 +9,10 @@ import shutil
 from hybrid_retrieval.config import EXPERIMENT_SECTIONS
 from hybrid_retrieval.workflow_support import code_digest
 
-# The tables `aggregate_results` writes (hybrid_retrieval.aggregate.TABLE_NAMES).
-from hybrid_retrieval.aggregate import TABLE_NAMES
-from hybrid_retrieval.report.figures import FIGURE_CAPTIONS
+# The tables `aggregate_results` writes, and the figures' captions: constants of modules that import
+# no Polars, Altair or torch (the Snakefile parses without them; tests/unit/test_layering.py).
+from hybrid_retrieval.filenames import TABLE_NAMES
+from hybrid_retrieval.report.captions import FIGURE_CAPTIONS
 
 # Summary tables shown as `snakemake --report` items (captions: workflow/report/table_<name>.rst).
 REPORT_TABLES = ("retrieval_summary", "sparsity_threshold", "mmlu_summary")
@@ -161,6 +163,7 @@ def retrieval_params(experiment):
         "haystack": haystack_params,
         "settings": settings_params(section) if section else {},
         "device": CFG.device,
+        "numerics": CFG.numerics,
         "code": CODE["retrieval"],
     }
 

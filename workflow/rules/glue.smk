@@ -21,6 +21,7 @@ rule score_glue:
         k=mmlu_k,
         settings=glue_settings(),
         device=CFG.device,
+        numerics=CFG.numerics,
         code=CODE["glue"],
     script:
         "../scripts/score_glue.py"

@@ -20,6 +20,7 @@ rule score_attention_heads:
         haystack=haystack_params,
         settings=settings_params("head_scores"),
         device=CFG.device,
+        numerics=CFG.numerics,
         code=CODE["heads"],
     script:
         "../scripts/score_attention_heads.py"
@@ -45,6 +46,7 @@ rule run_sparsity_sweep:
         haystack=haystack_params,
         settings=settings_params("sparsity_sweep"),
         device=CFG.device,
+        numerics=CFG.numerics,
         code=CODE["sweep"],
     script:
         "../scripts/run_retrieval_experiment.py"
@@ -69,6 +71,7 @@ rule record_attention_heads:
         haystack=haystack_params,
         settings=settings_params("recordings"),
         device=CFG.device,
+        numerics=CFG.numerics,
         code=CODE["record"],
     script:
         "../scripts/record_attention_heads.py"

@@ -19,6 +19,7 @@ rule score_mmlu:
         k=mmlu_k,
         settings=settings_params("mmlu"),
         device=CFG.device,
+        numerics=CFG.numerics,
         code=CODE["mmlu"],
     script:
         "../scripts/score_mmlu.py"

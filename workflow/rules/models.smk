@@ -19,6 +19,7 @@ rule train_toy_model:
         "../../envs/torch.yaml"
     params:
         toy=toy_params,
+        numerics=CFG.numerics,
         code=CODE["toy"],
     message:
         "Training toy model {wildcards.model} (several minutes on a CPU; progress with ETA: tail -f {log})"

@@ -27,6 +27,7 @@ rule aggregate_results:
         "../../envs/report.yaml"
     params:
         retention_fraction=CFG.claims.retention_fraction,
+        numerics=CFG.numerics,
         code=CODE["aggregate"],
     script:
         "../scripts/aggregate_results.py"
@@ -94,6 +95,7 @@ rule record_provenance:
     params:
         config=CFG.model_dump(mode="json"),
         models={m: CFG.model_dir(m) for m in TOY_MODELS},
+        numerics=CFG.numerics,
         code=CODE["provenance"],  # the checkout (git commit) is found from the script: no absolute path here
     script:
         "../scripts/record_provenance.py"

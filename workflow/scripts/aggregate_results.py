@@ -1,21 +1,12 @@
 """Rule aggregate_results: per-trial rows of every model -> results/tables/*.parquet|csv."""
 
-import sys
 from pathlib import Path
 
-# The package from this working tree (src/), also in per-rule conda envs where it is not installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+from _job import script_job
 
-# CPU numerics (config `numerics`, hybrid_retrieval/numerics.py): set before anything imports torch.
-from hybrid_retrieval.numerics import apply_numerics  # noqa: E402
+with script_job(globals()["snakemake"], numerics=True) as snakemake:
+    from hybrid_retrieval.aggregate import aggregate
 
-apply_numerics(globals()["snakemake"].config)
-
-from hybrid_retrieval.aggregate import aggregate  # noqa: E402
-from hybrid_retrieval.workflow_support import job_log  # noqa: E402
-
-snakemake = globals()["snakemake"]  # injected by Snakemake's script preamble
-with job_log(snakemake.log[0]):
     tables_dir = Path(snakemake.output[0]).parent  # results/tables
     aggregate(
         tables_dir.parent,

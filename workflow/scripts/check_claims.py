@@ -1,16 +1,12 @@
 """Rule check_claims: each claim x model as PASS / FAIL / INCONCLUSIVE / NOT RUN -> results/claims.csv."""
 
-import sys
 from pathlib import Path
 
-# The package from this working tree (src/), also in per-rule conda envs where it is not installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+from _job import script_job
 
-from hybrid_retrieval.claims import evaluate_claims  # noqa: E402
-from hybrid_retrieval.workflow_support import job_log  # noqa: E402
+with script_job(globals()["snakemake"]) as snakemake:
+    from hybrid_retrieval.claims import evaluate_claims
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script preamble
-with job_log(snakemake.log[0]):
     evaluate_claims(
         Path(snakemake.input[0]).parent,
         snakemake.output[0],

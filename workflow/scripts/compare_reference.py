@@ -1,17 +1,14 @@
 """Rule compare_reference: this run against reference/ -> results/reference_check.json (never fails)."""
 
-import sys
+import logging
 from pathlib import Path
 
-# The package from this working tree (src/), also in per-rule conda envs where it is not installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+from _job import script_job
 
-from hybrid_retrieval.reference import format_comparison, write_comparison  # noqa: E402
-from hybrid_retrieval.workflow_support import job_log  # noqa: E402
+with script_job(globals()["snakemake"]) as snakemake:
+    from hybrid_retrieval.reference import format_comparison, write_comparison
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script preamble
-with job_log(snakemake.log[0]) as log:
     result = write_comparison(
         Path(snakemake.input.provenance).parent, Path(snakemake.input.readme).parent, snakemake.output[0]
     )
-    log.info("%s", format_comparison(result))
+    logging.getLogger("hybrid_retrieval").info("%s", format_comparison(result))

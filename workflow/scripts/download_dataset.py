@@ -1,15 +1,9 @@
 """Rule download_dataset: a hub dataset at its locked commit into the HF cache, plus its snapshot.json."""
 
-import sys
-from pathlib import Path
+from _job import script_job
 
-# The package from this working tree (src/), also in per-rule conda envs where it is not installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+with script_job(globals()["snakemake"]) as snakemake:
+    from hybrid_retrieval.hub import download_snapshot_to
 
-from hybrid_retrieval.hub import download_snapshot_to  # noqa: E402
-from hybrid_retrieval.workflow_support import job_log  # noqa: E402
-
-snakemake = globals()["snakemake"]  # injected by Snakemake's script preamble
-with job_log(snakemake.log[0]):
     hub = snakemake.params.hub
     download_snapshot_to(hub["repo_id"], hub["revision"], hub["commit"], snakemake.output[0], "dataset")

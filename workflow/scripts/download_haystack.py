@@ -1,17 +1,11 @@
 """Rule download_haystack: the needle test's essays at a pinned commit, hash-checked (or copied from
 haystack.from_dir when offline)."""
 
-import sys
-from pathlib import Path
+from _job import script_job
 
-# The package from this working tree (src/), also in per-rule conda envs where it is not installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+with script_job(globals()["snakemake"]) as snakemake:
+    from hybrid_retrieval.tasks.haystack import copy_haystack, download_haystack
 
-from hybrid_retrieval.tasks.haystack import copy_haystack, download_haystack  # noqa: E402
-from hybrid_retrieval.workflow_support import job_log  # noqa: E402
-
-snakemake = globals()["snakemake"]  # injected by Snakemake's script preamble
-with job_log(snakemake.log[0]):
     p = snakemake.params
     if p.from_dir:
         copy_haystack(p.from_dir, snakemake.output[0], sha256=p.sha256)

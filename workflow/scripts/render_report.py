@@ -1,16 +1,12 @@
 """Rule render_report: the self-contained HTML report -> results/report/index.html."""
 
-import sys
 from pathlib import Path
 
-# The package from this working tree (src/), also in per-rule conda envs where it is not installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+from _job import script_job
 
-from hybrid_retrieval.report.render import render_report  # noqa: E402
-from hybrid_retrieval.workflow_support import job_log  # noqa: E402
+with script_job(globals()["snakemake"]) as snakemake:
+    from hybrid_retrieval.report.render import render_report
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script preamble
-with job_log(snakemake.log[0]):
     render_report(
         tables_dir=Path(snakemake.input.tables[0]).parent,
         claims_csv=snakemake.input.claims,

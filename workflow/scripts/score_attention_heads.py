@@ -1,21 +1,10 @@
 """Rule score_attention_heads: per-head mean entropy and ablation effect of one model."""
 
-import sys
-from pathlib import Path
+from _job import script_job
 
-# The package from this working tree (src/), also in per-rule conda envs where it is not installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+with script_job(globals()["snakemake"], numerics=True) as snakemake:
+    from hybrid_retrieval.experiments import run_head_scores
 
-# CPU numerics (config `numerics`, hybrid_retrieval/numerics.py): set before anything imports torch.
-from hybrid_retrieval.numerics import apply_numerics  # noqa: E402
-
-apply_numerics(globals()["snakemake"].config, threads=globals()["snakemake"].threads)
-
-from hybrid_retrieval.experiments import run_head_scores  # noqa: E402
-from hybrid_retrieval.workflow_support import job_log  # noqa: E402
-
-snakemake = globals()["snakemake"]  # injected by Snakemake's script preamble
-with job_log(snakemake.log[0]):
     run_head_scores(
         snakemake.input.model,
         model=snakemake.params.model,

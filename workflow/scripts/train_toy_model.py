@@ -1,20 +1,9 @@
 """Rule train_toy_model: train a tiny model of a real architecture into resources/models/{model}."""
 
-import sys
-from pathlib import Path
+from _job import script_job
 
-# The package from this working tree (src/), also in per-rule conda envs where it is not installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+with script_job(globals()["snakemake"], numerics=True) as snakemake:
+    from hybrid_retrieval.models.toy import train_toy
 
-# CPU numerics (config `numerics`, hybrid_retrieval/numerics.py): set before anything imports torch.
-from hybrid_retrieval.numerics import apply_numerics  # noqa: E402
-
-apply_numerics(globals()["snakemake"].config)
-
-from hybrid_retrieval.models.toy import train_toy  # noqa: E402
-from hybrid_retrieval.workflow_support import job_log  # noqa: E402
-
-snakemake = globals()["snakemake"]  # injected by Snakemake's script preamble
-with job_log(snakemake.log[0]):
     toy = snakemake.params.toy
     train_toy(toy["arch"], snakemake.output[0], seed=toy["seed"], **toy["overrides"])
