@@ -8,7 +8,13 @@ the hub tests: `build_mirrors(root)` writes git repositories (branch `main`, two
   architectures with the real attention geometry (RecurrentGemma: 10 / 16 heads, 1 KV head, head_dim 256,
   window 2048; Jamba: 32 heads, 8 KV heads, attention every 8th layer at offset 4) and reduced depth,
   width, vocabulary and experts; random weights (seeded); a real tokenizer file (byte-level BPE trained
-  here) and, for Jamba, a chat template in `chat_template.jinja`;
+  here) and, for the chat models, a chat template in `chat_template.jinja`;
+- two of the other hybrid families of config/hybrids.yaml (issue 24), the same way: `LiquidAI/LFM2-350M`
+  (Lfm2: 16 heads, 8 KV heads, head_dim 64 at hidden 1024; the published first layers conv, conv,
+  attention, conv, conv, attention) and `ibm-granite/granite-4.0-h-350m` (GraniteMoeHybrid: 12 heads,
+  4 KV heads, head_dim 64 at hidden 768, NoPE, dense MLP; Mamba2 and attention layers, their published
+  order not known here: two of each). Their real tokenizers are not reachable offline: they get the
+  stand-in tokenizer above, with the chat template (both are chat checkpoints in config/hybrids.yaml);
 - decoys that a download must never fetch: `pytorch_model.bin`, `modeling_standin.py`, and a large
   unrelated file (`DECOYS`);
 - datasets `cais/mmlu` (per-subject configs with dev / validation / test parquet, plus `all`) and
@@ -30,7 +36,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-MODEL_REPOS = ("google/recurrentgemma-2b", "google/recurrentgemma-9b", "ai21labs/AI21-Jamba-Mini-1.6")
+PAPER_REPOS = ("google/recurrentgemma-2b", "google/recurrentgemma-9b", "ai21labs/AI21-Jamba-Mini-1.6")
+HYBRID_REPOS = ("LiquidAI/LFM2-350M", "ibm-granite/granite-4.0-h-350m")  # config/hybrids.yaml's, issue 24
+MODEL_REPOS = (*PAPER_REPOS, *HYBRID_REPOS)
+CHAT_REPOS = ("ai21labs/AI21-Jamba-Mini-1.6", *HYBRID_REPOS)  # chat_template: true in their configs
 MMLU_REPO = "cais/mmlu"
 GLUE_REPO = "nyu-mll/glue"
 DECOYS = ("pytorch_model.bin", "modeling_standin.py", "unrelated/large_blob.dat")
@@ -45,6 +54,30 @@ _RG_COMMON = {
     "block_types": ["recurrent", "recurrent", "attention"],
     "partial_rotary_factor": 0.5,
     "logits_soft_cap": 30.0,
+    "tie_word_embeddings": True,
+}
+# LFM2-350M: config.json as quoted in tests/model/test_real_model_structure.py (checked there against the
+# model card's parameter count): hidden 1024, 16 / 8 heads (head_dim = hidden / heads = 64), attention at
+# layers 2, 5, 8, 10, 12, 14 of 16, tied embeddings. The stand-in keeps the width and the first layers.
+_LFM2_COMMON = {
+    "hidden_size": 1024,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 8,
+    "block_auto_adjust_ff_dim": False,
+    "tie_word_embeddings": True,
+}
+# granite-4.0-h-350m: 12 / 4 heads and hidden 768 (head_dim 64) as quoted by third-party copies of its
+# config.json (the audit's [3p]; not checked against the hub from here), NoPE attention, no experts.
+_GRANITE_COMMON = {
+    "hidden_size": 768,
+    "num_attention_heads": 12,
+    "num_key_value_heads": 4,
+    "position_embedding_type": "nope",
+    "num_local_experts": 0,
+    "mamba_expand": 1,
+    "mamba_n_groups": 1,
+    "mamba_d_conv": 4,
+    "mamba_chunk_size": 64,
     "tie_word_embeddings": True,
 }
 SCALES: dict[str, dict[str, dict[str, Any]]] = {
@@ -71,6 +104,18 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
             "num_experts": 2,
             "num_experts_per_tok": 1,
         },
+        "LiquidAI/LFM2-350M": {
+            "num_hidden_layers": 6,
+            "layer_types": ["conv", "conv", "full_attention"] * 2,
+            "intermediate_size": 256,
+        },
+        "ibm-granite/granite-4.0-h-350m": {
+            "num_hidden_layers": 4,
+            "layer_types": ["mamba", "attention"] * 2,
+            "shared_intermediate_size": 256,
+            "mamba_n_heads": 24,
+            "mamba_d_state": 16,
+        },
     },
     "tiny": {
         "google/recurrentgemma-2b": {
@@ -93,6 +138,18 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
             "intermediate_size": 64,
             "num_experts": 2,
             "num_experts_per_tok": 1,
+        },
+        "LiquidAI/LFM2-350M": {
+            "num_hidden_layers": 3,
+            "layer_types": ["conv", "conv", "full_attention"],
+            "intermediate_size": 64,
+        },
+        "ibm-granite/granite-4.0-h-350m": {
+            "num_hidden_layers": 2,
+            "layer_types": ["mamba", "attention"],
+            "shared_intermediate_size": 64,
+            "mamba_n_heads": 12,
+            "mamba_d_state": 8,
         },
     },
 }
@@ -198,13 +255,16 @@ def write_tokenizer(dest: Path, *, chat: bool) -> None:
 
 def model_config(repo_id: str, scale: str = "rehearsal", vocab_size: int = 768):
     """The transformers config of a stand-in: published attention geometry, reduced rest."""
-    from transformers import JambaConfig, RecurrentGemmaConfig
+    from transformers import GraniteMoeHybridConfig, JambaConfig, Lfm2Config, RecurrentGemmaConfig
 
     sizes = SCALES[scale][repo_id]
+    ids = {"vocab_size": vocab_size, "pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 2}
     if "recurrentgemma" in repo_id:
-        return RecurrentGemmaConfig(
-            **_RG_COMMON, **sizes, vocab_size=vocab_size, pad_token_id=0, eos_token_id=1, bos_token_id=2
-        )
+        return RecurrentGemmaConfig(**_RG_COMMON, **sizes, **ids)
+    if repo_id == "LiquidAI/LFM2-350M":
+        return Lfm2Config(**_LFM2_COMMON, **sizes, **ids)
+    if repo_id == "ibm-granite/granite-4.0-h-350m":
+        return GraniteMoeHybridConfig(**_GRANITE_COMMON, **sizes, **ids)
     return JambaConfig(
         **sizes,
         vocab_size=vocab_size,
@@ -232,7 +292,7 @@ def write_model(dest: Path, repo_id: str, scale: str, seed: int) -> None:
     config = model_config(repo_id, scale)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.to(torch.bfloat16).save_pretrained(dest, safe_serialization=True)  # the dtype the paper runs
-    write_tokenizer(dest, chat="Jamba" in repo_id)
+    write_tokenizer(dest, chat=repo_id in CHAT_REPOS)
     (dest / "generation_config.json").write_text(
         json.dumps({"bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0}, indent=1) + "\n"
     )

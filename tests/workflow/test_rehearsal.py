@@ -27,7 +27,7 @@ import yaml
 
 from conftest import REPO, copy_repo
 from hybrid_retrieval import rehearsal
-from hybrid_retrieval.standins import DECOYS, add_commit, build_mirrors
+from hybrid_retrieval.standins import DECOYS, HYBRID_REPOS, add_commit, build_mirrors
 
 pytestmark = pytest.mark.workflow
 
@@ -58,8 +58,15 @@ def _without_scaled(data: dict) -> dict:
 
 
 def test_rehearsal_config_is_the_paper_config_scaled_down() -> None:
+    """The paper config scaled down, plus two families of config/hybrids.yaml entered exactly as there, each
+    served by a stand-in under its repo id."""
     paper = yaml.safe_load((REPO / "config/paper.yaml").read_text())
+    hybrids = yaml.safe_load((REPO / "config/hybrids.yaml").read_text())["models"]
     rehearsal_cfg = yaml.safe_load((REPO / "config/rehearsal.yaml").read_text())
+    extra = {n: m for n, m in rehearsal_cfg["models"].items() if n not in paper["models"]}
+    assert len(extra) >= 2 and extra == {n: hybrids[n] for n in extra}
+    assert {m["repo_id"] for m in extra.values()} <= set(HYBRID_REPOS)
+    rehearsal_cfg["models"] = {n: m for n, m in rehearsal_cfg["models"].items() if n not in extra}
     assert _without_scaled(rehearsal_cfg) == _without_scaled(paper)
     assert rehearsal_cfg["run"] != paper["run"]  # outputs apart from the paper run
     assert len(rehearsal_cfg["retrieval"]["context_lengths"]) < len(paper["retrieval"]["context_lengths"])
@@ -106,10 +113,21 @@ def test_rehearsal_through_olah_and_slurm(tmp_path: Path, capsys: pytest.Capture
 
         # commits: served == locked == recorded in rows and named in the report
         lock = yaml.safe_load((repo / "config/rehearsal.lock.yaml").read_text())["repos"]
-        used = heads  # the three models, cais/mmlu and nyu-mll/glue (GLUE runs on Jamba in paper.yaml)
+        used = heads  # the five models, cais/mmlu and nyu-mll/glue (GLUE runs on Jamba in paper.yaml)
         assert {k: v["commit"] for k, v in lock.items()} == used
         baseline = pl.read_parquet(run / "results/recurrentgemma-2b/retrieval/baseline.parquet")
         assert set(baseline["revision"]) == {heads[rg2b]}
+        # the other families (config/hybrids.yaml's entries): each job passed the canary before its rows
+        hybrids = {
+            name: spec["repo_id"]
+            for name, spec in yaml.safe_load((repo / "config/rehearsal.yaml").read_text())["models"].items()
+            if spec["repo_id"] in HYBRID_REPOS
+        }
+        assert set(hybrids.values()) == set(HYBRID_REPOS)
+        for name, repo_id in hybrids.items():
+            for table in ("baseline", "attention_ablation", "exposure"):
+                rows = pl.read_parquet(run / f"results/{name}/retrieval/{table}.parquet")
+                assert rows.height and set(rows["revision"]) == {heads[f"models/{repo_id}"]}, (name, table)
         mmlu = pl.read_parquet(run / "results/jamba-mini-1.6/mmlu/top-5-heads.parquet")
         assert set(mmlu["dataset"]) == {f"cais/mmlu@{heads['datasets/cais/mmlu']}"}
         report = (run / "results/report/index.html").read_text()
