@@ -68,10 +68,10 @@ def design_markdown(config) -> str:  # noqa: ANN001
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "hybrid-retrieval claims-design") -> int:
     from hybrid_retrieval.config import load_config_file
 
-    parser = argparse.ArgumentParser(prog="python -m hybrid_retrieval.claims_design", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("config", type=Path)
     args = parser.parse_args(argv)
     print(design_markdown(load_config_file(args.config)))

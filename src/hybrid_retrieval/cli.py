@@ -1,13 +1,17 @@
-"""`hybrid-retrieval`: every workflow step as a subcommand, usable without Snakemake.
+"""`hybrid-retrieval`: every workflow step as a subcommand (usable without Snakemake), and the project's tools.
 
-Each subcommand reads the same config file as the workflow (`--config`, default config/config.yaml),
+Each workflow step reads the same config file as the workflow (`--config`, default config/config.yaml),
 derives the same plain-dict parameters (`hybrid_retrieval.config.Config`) and makes the same one
 keyword-argument call into the package that the rule's script makes, with the same default paths.
 Errors of the package (`HybridRetrievalError`) print as one line and exit with status 2.
 
     hybrid-retrieval train-toy --model toy-jamba
-    hybrid-retrieval retrieval --model toy-jamba --experiment attention_ablated
+    hybrid-retrieval retrieval --model toy-jamba --experiment attention_ablated --write-prompts
     hybrid-retrieval aggregate && hybrid-retrieval report && hybrid-retrieval paper
+
+The tools (`TOOLS`: lock, check-reference, config-docs, summary, ...) are the `main` of their own module,
+imported only when called (so `--help` stays fast), and keep their documented exit statuses
+(check-reference: 0 identical, 1 different, 2 no reference or the check could not run).
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ FIGURES_DIR = "results/figures"
 IN_RUN = ", under runs/<run>/ for a config with run:"  # every default path below: the workflow's
 # The config's `device` values (hybrid_retrieval.config.Config.device; a unit test keeps the two equal).
 DEVICE_PATTERN = r"^(cpu|auto|mps|cuda(:[0-9]+)?)$"
+WRITE_PROMPTS_HELP = (
+    "also write the exact prompt of every trial beside the rows, <out stem>.prompts.jsonl keyed by the rows' "
+    "prompt_hash (as lm-eval's --log_samples)"
+)
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -149,6 +157,7 @@ def _run_experiment(args: argparse.Namespace, experiment: str, head_scores: str 
         threads=args.threads,
         out_path=_out(args, cfg, f"results/{args.model}/retrieval/{experiment}.parquet"),
         limit=args.limit,
+        write_prompts=args.write_prompts,
     )
 
 
@@ -169,38 +178,30 @@ def cmd_sparsify(args: argparse.Namespace) -> None:
     _run_experiment(args, "sparsity_sweep", head_scores=scores)
 
 
-def cmd_head_scores(args: argparse.Namespace) -> None:
-    from hybrid_retrieval.experiments import run_head_scores
+# The steps over the grid's standard-prompt trials that take a retrieval experiment's arguments:
+# subcommand -> (config section, hybrid_retrieval.experiments function, default output).
+TRIAL_STEPS = {
+    "head-scores": ("head_scores", "run_head_scores", "results/{model}/heads/scores.parquet"),
+    "record": ("recordings", "run_recording", "results/{model}/recordings/heads.parquet"),
+}
 
+
+def cmd_trial_step(args: argparse.Namespace) -> None:
+    """head-scores and record (the rules score_attention_heads and record_attention_heads)."""
+    from hybrid_retrieval import experiments
+
+    section, function, out = TRIAL_STEPS[args.command]
     cfg = _config(args)
-    run_head_scores(
+    getattr(experiments, function)(
         _model_dir(args, cfg),
         model=cfg.model_params(args.model),
-        grid=cfg.grid_for("head_scores"),
+        grid=cfg.grid_for(section),
         haystack=cfg.haystack_params(args.model),
-        settings=cfg.settings("head_scores"),
+        settings=cfg.settings(section),
         haystack_dir=_haystack_dir(args, cfg),
         device=_device(args, cfg),
         threads=args.threads,
-        out_path=_out(args, cfg, f"results/{args.model}/heads/scores.parquet"),
-        limit=args.limit,
-    )
-
-
-def cmd_record(args: argparse.Namespace) -> None:
-    from hybrid_retrieval.experiments import run_recording
-
-    cfg = _config(args)
-    run_recording(
-        _model_dir(args, cfg),
-        model=cfg.model_params(args.model),
-        grid=cfg.grid_for("recordings"),
-        haystack=cfg.haystack_params(args.model),
-        settings=cfg.settings("recordings"),
-        haystack_dir=_haystack_dir(args, cfg),
-        device=_device(args, cfg),
-        threads=args.threads,
-        out_path=_out(args, cfg, f"results/{args.model}/recordings/heads.parquet"),
+        out_path=_out(args, cfg, out.format(model=args.model)),
         limit=args.limit,
     )
 
@@ -245,6 +246,68 @@ def cmd_mmlu(args: argparse.Namespace) -> None:
         out_path=_out(args, cfg, f"results/{args.model}/mmlu/top-{args.k}-heads.parquet"),
         limit=args.limit,
     )
+
+
+def cmd_glue(args: argparse.Namespace) -> None:
+    """One GLUE task at one k (the rule score_glue): the section's settings, num_shots unset = MMLU's."""
+    from hybrid_retrieval.experiments import mark_limited
+    from hybrid_retrieval.glue_eval import run_glue
+
+    cfg = _config(args)
+    s = cfg.settings("glue")
+    glue = cfg.experiments.glue
+    num_shots = cfg.experiments.mmlu.num_shots if s["num_shots"] is None else s["num_shots"]
+    if args.dataset:
+        dataset = args.dataset
+    elif glue.dataset == "hub":
+        dataset = _in_run(cfg, cfg.dataset_record("glue"))
+        if not Path(dataset).is_file():
+            raise HybridRetrievalError(
+                f"no GLUE snapshot record at {dataset}; run `hybrid-retrieval download-dataset --dataset glue` "
+                "first, or pass --dataset <a nyu-mll/glue snapshot folder>"
+            )
+    else:
+        dataset = glue.dataset
+    caps = [n for n in (s["max_docs_per_task"], args.limit) if n]
+    out = _out(args, cfg, f"results/{args.model}/glue/{args.task}/top-{args.k}-heads.parquet")
+    table = run_glue(
+        _model_dir(args, cfg),
+        model=cfg.model_params(args.model),
+        dataset=dataset,
+        task=args.task,
+        k="H" if args.k == "H" else int(args.k),
+        num_shots=num_shots,
+        chat_template=s["chat_template"],
+        batch_size=s["batch_size"],
+        fewshot_seed=s["fewshot_seed"],
+        max_docs_per_task=min(caps) if caps else None,
+        head_score=s["head_score"],
+        device=_device(args, cfg),
+        threads=args.threads,
+        out_path=out,
+    )
+    mark_limited(table, args.limit, out)
+
+
+def cmd_download_dataset(args: argparse.Namespace) -> None:
+    """A hub dataset of the config at the commit its lock file pins, into the HF cache, with the snapshot
+    record the scoring steps read (the rule download_dataset)."""
+    from hybrid_retrieval.hub import download_snapshot_to
+    from hybrid_retrieval.locking import lock_config
+
+    cfg = _config(args)
+    in_use = cfg.hub_datasets_in_use()
+    if args.dataset not in in_use:
+        raise HybridRetrievalError(
+            f"the config reads no hub dataset for {args.dataset} (experiments.{args.dataset} is off, has no "
+            f"model, or has a dataset other than 'hub'); hub datasets of this config: {sorted(in_use) or 'none'}"
+        )
+    repo_id = in_use[args.dataset].repo_id
+    _, pins = lock_config(cfg, args.config)
+    pin = next(p for p in pins if p.ref.key == f"datasets/{repo_id}")
+    out = args.out or _in_run(cfg, cfg.dataset_record(args.dataset))
+    download_snapshot_to(repo_id, pin.ref.revision, pin.commit, out, "dataset")
+    print(out)
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
@@ -332,6 +395,66 @@ def cmd_paper(args: argparse.Namespace) -> None:
 
 def cmd_export_schema(args: argparse.Namespace) -> None:
     print(export_schema(args.out))
+
+
+# -------------------------------------------------------------------------------------------- tools
+# Subcommand -> (module, keyword arguments of its `main(argv, prog=...)`, help). A tool parses its own
+# arguments (`hybrid-retrieval lock --help` is the module's help), imported only when called.
+TOOLS: dict[str, tuple[str, dict[str, str], str]] = {
+    "lock": (
+        "hybrid_retrieval.locking",
+        {},
+        "resolve a config's hub branches/tags to commits and write its lock file (config/<name>.lock.yaml)",
+    ),
+    "check-reference": (
+        "hybrid_retrieval.reference",
+        {"command": "check"},
+        "compare a finished run with reference/ (exit 0 identical, 1 different, 2 no reference or no check)",
+    ),
+    "refresh-reference": (
+        "hybrid_retrieval.reference",
+        {"command": "refresh"},
+        "rewrite reference/ and ARTIFACT.md's expected verdicts from a finished default run",
+    ),
+    "artifact-verdicts": (
+        "hybrid_retrieval.reference",
+        {"command": "artifact"},
+        "ARTIFACT.md's expected verdicts from reference/claims.csv (--check: exit 1 if out of date)",
+    ),
+    "summary": (
+        "hybrid_retrieval.run_summary",
+        {},
+        "a finished run's report, claims and paper paths and its claims table",
+    ),
+    "config-docs": (
+        "hybrid_retrieval.config_docs",
+        {},
+        "write config/README.md (every config key) from the schema (--check: exit 1 if out of date)",
+    ),
+    "claims-design": (
+        "hybrid_retrieval.claims_design",
+        {},
+        "what a config's grid can decide before it runs: n and the interval per claim",
+    ),
+    "seed-table": (
+        "hybrid_retrieval.seed_table",
+        {},
+        "ARTIFACT.md's verdict table per claim x toy x seed from a seeds run's claims.csv",
+    ),
+    "generation-config": (
+        "hybrid_retrieval.generation_config",
+        {},
+        "what the authors' generate() call would have done with a checkpoint's generation_config.json",
+    ),
+}
+
+
+def run_tool(name: str, argv: Sequence[str]) -> int:
+    """The tool's own `main` on the arguments after its name; its exit status is the command's."""
+    import importlib
+
+    module, kwargs, _ = TOOLS[name]
+    return importlib.import_module(module).main(list(argv), prog=f"hybrid-retrieval {name}", **kwargs)
 
 
 # ------------------------------------------------------------------------------------------- parser
@@ -433,17 +556,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="the experiment (its config section; the sparsity sweep is `sparsify`)",
     )
     p.add_argument("--out", help="output parquet (default results/<model>/retrieval/<experiment>.parquet)")
+    p.add_argument("--write-prompts", action="store_true", help=WRITE_PROMPTS_HELP)
     p = add(
         "sparsify", cmd_sparsify, "the k sweep with its random-k and static-head controls (E4)", threads=True
     )
     p.add_argument("--head-scores", help="head scores parquet (default results/<model>/heads/scores.parquet)")
     p.add_argument("--out", help="output parquet (default results/<model>/retrieval/sparsity_sweep.parquet)")
-    add("head-scores", cmd_head_scores, "per-head entropy and ablation effect", threads=True).add_argument(
-        "--out", help="output parquet (default results/<model>/heads/scores.parquet)"
-    )
-    add("record", cmd_record, "record kept heads and needle mass per step (E7)", threads=True).add_argument(
-        "--out", help="output parquet (default results/<model>/recordings/heads.parquet)"
-    )
+    p.add_argument("--write-prompts", action="store_true", help=WRITE_PROMPTS_HELP)
+    for name, help_text in (
+        ("head-scores", "per-head entropy and ablation effect"),
+        ("record", "record kept heads and needle mass per step (E7)"),
+    ):
+        add(name, cmd_trial_step, help_text, threads=True).add_argument(
+            "--out", help=f"output parquet (default {TRIAL_STEPS[name][2].format(model='<model>')})"
+        )
     add(
         "attention-maps",
         cmd_attention_maps,
@@ -462,6 +588,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", required=True, help="heads kept per attention layer, or H for all")
     p.add_argument("--dataset", help="override the config's dataset (toy, a CSV dir, .parquet, hub:...)")
     p.add_argument("--out", help="output parquet (default results/<model>/mmlu/top-<k>-heads.parquet)")
+    from hybrid_retrieval.tasks.glue import GLUE_TASK_NAMES
+
+    p = add(
+        "glue",
+        cmd_glue,
+        "one GLUE task's validation documents at one k, prefill sparsity (E5; experiments.glue)",
+        threads=True,
+        haystack=False,
+    )
+    p.add_argument("--task", required=True, choices=GLUE_TASK_NAMES, help="the lm-eval glue task")
+    p.add_argument("--k", required=True, help="heads kept per attention layer, or H for all")
+    p.add_argument(
+        "--dataset",
+        help="a nyu-mll/glue snapshot folder or snapshot.json record (default: the config's: the record of "
+        f"`download-dataset --dataset glue`, resources/datasets/nyu-mll/glue/snapshot.json{IN_RUN})",
+    )
+    p.add_argument("--out", help="output parquet (default results/<model>/glue/<task>/top-<k>-heads.parquet)")
+    p = add(
+        "download-dataset",
+        cmd_download_dataset,
+        "a hub dataset the config reads (MMLU: cais/mmlu, GLUE: nyu-mll/glue) at its locked commit",
+        model=False,
+    )
+    p.add_argument("--dataset", required=True, choices=("mmlu", "glue"), help="the config's datasets.<name>")
+    p.add_argument(
+        "--out",
+        help=f"the snapshot record to write (default resources/datasets/<repo>/snapshot.json{IN_RUN})",
+    )
     p = add("aggregate", cmd_aggregate, "per-trial rows -> results/tables", model=False)
     p.add_argument("--results-dir", help=f"per-trial results to read (default results{IN_RUN})")
     p.add_argument("--out-dir", help=f"where the tables go (default {TABLES_DIR}{IN_RUN})")
@@ -476,6 +630,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", default="workflow/schemas/config.schema.yaml", help="schema file (default %(default)s)"
     )
+    for name, (_, _, help_text) in TOOLS.items():  # their arguments: the tool's own parser (run_tool)
+        sub.add_parser(name, help=help_text, description=help_text, add_help=False).set_defaults(tool=name)
     return parser
 
 
@@ -497,7 +653,12 @@ def _apply_numerics(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "tool", None):
+        return run_tool(args.tool, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -282,8 +282,8 @@ def render(schema: dict[str, Any] | None = None) -> str:
     return "".join(parts)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "hybrid-retrieval config-docs") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=README, help="where to write (default: config/README.md)")
     parser.add_argument("--check", action="store_true", help="exit 1 if the file differs from the schema")
     args = parser.parse_args(argv)

@@ -6,13 +6,13 @@ Their Jamba path (lamalunderscore/NIAH@2e34c21 `utils/model_scaffold.py`, `Huggi
 greedy (stop at the EOS ids of the tokenizer and of that config). `authors_decoding(model_dir)` reads the
 file when present and lists every setting under which their call would have decoded differently from ours.
 
-    python -m hybrid_retrieval.generation_config <model_dir>   # prints the record as JSON
+    hybrid-retrieval generation-config <model_dir>   # prints the record as JSON
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -119,14 +119,12 @@ def authors_decoding(model_dir: str | Path) -> dict[str, Any]:
     return {"file": str(path), "mode": mode, "greedy": not differences, "settings": settings, "differences": differences}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m hybrid_retrieval.generation_config <model_dir>", file=sys.stderr)
-        return 2
-    print(json.dumps(authors_decoding(args[0]), indent=2, sort_keys=True, default=str))
+def main(argv: list[str] | None = None, prog: str = "hybrid-retrieval generation-config") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser.add_argument("model_dir", help="a model snapshot folder (resources/models/<model>)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # usage error (2) or --help (0): a status, as every command returns
+        return int(exit_.code or 0)
+    print(json.dumps(authors_decoding(args.model_dir), indent=2, sort_keys=True, default=str))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -281,9 +281,10 @@ def argv_job_process(argv: list[str]) -> bool:
     return False
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "hybrid-retrieval lock") -> int:
+    """`hybrid-retrieval lock` (also `python -m hybrid_retrieval.locking`, which the workflow tests run)."""
     parser = argparse.ArgumentParser(
-        prog="python -m hybrid_retrieval.locking",
+        prog=prog,
         description="Resolve the hub revisions of a config and write its lock file (config/<name>.lock.yaml).",
     )
     parser.add_argument("config", help="the config file, e.g. config/paper.yaml")

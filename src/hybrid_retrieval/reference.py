@@ -7,10 +7,12 @@ on another machine. `compare_reference` checks a run against it and says "identi
 hashes, files and rows differ, or that no reference is committed yet; it never passes on a missing
 reference. The workflow writes its verdict to results/reference_check.json (shown in the report), and
 
-    python -m hybrid_retrieval.reference check      # make check-reference: exit 0 identical, 1 different,
-                                                    # 2 no reference, or the check could not run (the message says why)
-    python -m hybrid_retrieval.reference refresh    # make reference: after a finished `make reproduce`
-    python -m hybrid_retrieval.reference artifact   # ARTIFACT.md's expected verdicts from reference/claims.csv
+    hybrid-retrieval check-reference     # make check-reference: exit 0 identical, 1 different,
+                                         # 2 no reference, or the check could not run (the message says why)
+    hybrid-retrieval refresh-reference   # make reference: after a finished `make reproduce`
+    hybrid-retrieval artifact-verdicts   # ARTIFACT.md's expected verdicts from reference/claims.csv
+
+(`python -m hybrid_retrieval.reference check|refresh|artifact` is the same.)
 
 The repository (its reference/, the default config/config.yaml and the runs' folders) is found from the
 working directory upwards, so the commands work from any folder of the checkout; a `--config` that does
@@ -353,11 +355,16 @@ EXIT_CODES = {"identical": 0, "different": 1, "no_reference": 2}
 EXIT_ERROR = 2  # the check could not run (no such config, no checkout): as "no reference", never a pass
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m hybrid_retrieval.reference", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("command", choices=("check", "refresh", "artifact"))
+def main(
+    argv: list[str] | None = None, prog: str = "python -m hybrid_retrieval.reference", command: str | None = None
+) -> int:
+    """`hybrid-retrieval check-reference | refresh-reference | artifact-verdicts` (`command` given), or
+    `main(["check", ...])` with the command as the first argument."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    if command is None:
+        parser.add_argument("command", choices=("check", "refresh", "artifact"))
+    else:
+        parser.set_defaults(command=command)
     parser.add_argument(
         "--config",
         help="the run's config, which names its results folder (default: the checkout's config/config.yaml)",
@@ -367,9 +374,10 @@ def main(argv: list[str] | None = None) -> int:
         help="the run's results folder (default: the checkout's results/, or runs/<run>/results)",
     )
     parser.add_argument("--reference", help="the reference folder (default: the checkout's reference/)")
-    parser.add_argument(
-        "--check", action="store_true", help="artifact: exit 1 if ARTIFACT.md's verdicts are out of date"
-    )
+    if command in (None, "artifact"):
+        parser.add_argument(
+            "--check", action="store_true", help="artifact: exit 1 if ARTIFACT.md's verdicts are out of date"
+        )
     args = parser.parse_args(argv)
     try:
         root = (
@@ -382,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
             current = sync_artifact(root / ARTIFACT, reference_dir / CLAIMS, check=args.check)
             if args.check and not current:
                 print(
-                    f"{root / ARTIFACT}: expected verdicts out of date; run `python -m hybrid_retrieval.reference artifact`",
+                    f"{root / ARTIFACT}: expected verdicts out of date; run `hybrid-retrieval artifact-verdicts`",
                     file=sys.stderr,
                 )
                 return 1

@@ -54,9 +54,9 @@ def summary(config: str | os.PathLike[str], root: str | os.PathLike[str]) -> str
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "hybrid-retrieval summary") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m hybrid_retrieval.run_summary", description=__doc__.splitlines()[0]
+        prog=prog, description=__doc__.splitlines()[0]
     )
     parser.add_argument("--config", help="the run's config (default: the checkout's config/config.yaml)")
     args = parser.parse_args(argv)

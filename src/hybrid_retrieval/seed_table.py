@@ -91,8 +91,8 @@ def sync(artifact: Path = ARTIFACT, stored: Path = STORED, *, check: bool) -> bo
     return True
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hybrid_retrieval.seed_table", description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None, prog: str = "hybrid-retrieval seed-table") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("claims_csv", nargs="?", help="a seeds run's claims.csv to store in docs/seeds/ first")
     parser.add_argument("--check", action="store_true", help="exit 1 when ARTIFACT.md's table is out of date")
     args = parser.parse_args(argv)

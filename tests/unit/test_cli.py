@@ -17,7 +17,11 @@ from hybrid_retrieval.config import schema_yaml
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = [
     "train-toy", "download-model", "download-haystack", "retrieval", "sparsify", "head-scores",
-    "mmlu", "record", "attention-maps", "aggregate", "report", "paper", "export-schema",
+    "mmlu", "record", "attention-maps", "glue", "download-dataset", "aggregate", "report", "paper",
+    "export-schema",
+    # the tools (cli.TOOLS: each its module's own parser)
+    "lock", "check-reference", "refresh-reference", "artifact-verdicts", "summary", "config-docs",
+    "claims-design", "seed-table", "generation-config",
 ]  # fmt: skip
 
 
