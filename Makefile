@@ -6,6 +6,8 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The package's one command line (src/hybrid_retrieval/cli.py): every step and tool is a subcommand.
+HR := $(VENV)/bin/hybrid-retrieval
 STAMP := $(VENV)/.installed
 CORES ?= 2
 CONFIG ?= config/config.yaml
@@ -50,8 +52,8 @@ system-deps:
 reproduce: config-file $(STAMP) system-deps
 	@bash scripts/clear-stale-lock.sh
 	$(VENV)/bin/snakemake --configfile $(CONFIG) --profile profiles/local --cores $(CORES)
-	@$(PY) -m hybrid_retrieval.run_summary --config $(CONFIG)
-	-@$(PY) -m hybrid_retrieval.reference check --config $(CONFIG)
+	@$(HR) summary --config $(CONFIG)
+	-@$(HR) check-reference --config $(CONFIG)
 
 test: $(STAMP) system-deps
 	$(VENV)/bin/pytest
@@ -72,19 +74,19 @@ slurm: $(STAMP)
 
 # Resolve the config's hub branches/tags again and rewrite its lock file (config/<name>.lock.yaml).
 lock: config-file $(STAMP)
-	$(PY) -m hybrid_retrieval.locking --refresh $(CONFIG)
+	$(HR) lock --refresh $(CONFIG)
 
 # Reference outputs (reference/README.md): compare the finished run of $(CONFIG) with them, or refresh them
 # (and ARTIFACT.md's expected verdicts) from a finished default run on portable numerics. The check's exit
 # status is 0 identical, 1 different, 2 no reference or it could not run; GNU make turns every failed
-# recipe into its own status 2, so the recipe prints the check's status, and scripts call the module itself.
+# recipe into its own status 2, so the recipe prints the check's status, and scripts call the command itself.
 check-reference: config-file $(STAMP)
-	@$(PY) -m hybrid_retrieval.reference check --config $(CONFIG); status=$$?; \
-	  if [ $$status -ne 0 ]; then echo "reference check: exit status $$status (1 different, 2 no reference or the check could not run; the same from $(PY) -m hybrid_retrieval.reference check)" >&2; fi; \
+	@$(HR) check-reference --config $(CONFIG); status=$$?; \
+	  if [ $$status -ne 0 ]; then echo "reference check: exit status $$status (1 different, 2 no reference or the check could not run; the same from $(HR) check-reference)" >&2; fi; \
 	  exit $$status
 
 reference: config-file $(STAMP)
-	$(PY) -m hybrid_retrieval.reference refresh --config $(CONFIG)
+	$(HR) refresh-reference --config $(CONFIG)
 
 # The offline dress rehearsal of the real-model path (ARTIFACT.md §3b): stand-ins under the real names on a
 # local hub (olah), config/rehearsal.yaml through profiles/slurm on a one-node SLURM cluster (root, Debian).
@@ -99,4 +101,4 @@ rehearsal-test: $(STAMP) system-deps
 # ARTIFACT.md's verdict table per claim x toy x seed (docs/seeds/claims.csv keeps the run's claims).
 seeds: $(STAMP)
 	$(VENV)/bin/snakemake --configfile config/seeds.yaml --profile profiles/local --cores $(CORES)
-	$(PY) -m hybrid_retrieval.seed_table runs/seeds/results/claims.csv
+	$(HR) seed-table runs/seeds/results/claims.csv
