@@ -291,6 +291,7 @@ def run_experiment(
     threads: int = 1,
     progress_path: str | os.PathLike[str] | None = "auto",
     limit: int | None = None,
+    write_prompts: bool = False,
 ) -> pl.DataFrame:
     """Run every condition of a retrieval experiment into `out_path` (one row per trial x condition).
 
@@ -300,7 +301,8 @@ def run_experiment(
     keyed by every parameter and the code digest, so Snakemake (which deletes a job's outputs before it
     reruns it) never deletes it and a changed job never reuses it. None: checkpoint into `out_path`.
     The model dict's `prefill_boundary` ("auto" = the authors' per architecture) is resolved here.
-    `limit`: only the first N trials of each prompt (`mark_limited`)."""
+    `limit`: only the first N trials of each prompt (`mark_limited`). `write_prompts`: also the exact prompt
+    of every trial, beside `out_path` (`prompt_log`, keyed by the rows' prompt_hash)."""
     check_limit(limit)
     started = time.monotonic()
     if experiment not in RETRIEVAL_EXPERIMENTS:
@@ -320,6 +322,10 @@ def run_experiment(
     log.info(
         "%s on %s: %d conditions x %d trials", experiment, loaded.name, len(conditions), len(trials[False])
     )
+    if write_prompts:  # lm-eval's --log_samples: the prompt behind each row, by its prompt_hash
+        from hybrid_retrieval.prompt_log import write_prompts as write_prompt_log
+
+        log.info("prompts -> %s", write_prompt_log([t for jrt in trials for t in trials[jrt]], out_path))
     boundary = resolve_prefill_boundary(model.get("prefill_boundary", "auto"), loaded)
     first = [t for jrt in trials for t in trials[jrt]][:1]
     if first:  # the canary: the interventions act in every phase used, before any row is written

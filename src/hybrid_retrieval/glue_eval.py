@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from hybrid_retrieval.canary import check_interventions
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.multiple_choice import encode_pair, score_choices
+from hybrid_retrieval.progress import duration
 from hybrid_retrieval.tasks.glue import (
     DEFAULT_FEWSHOT_SEED,
     GlueData,
@@ -96,7 +98,9 @@ def score_glue(
         check_interventions(
             loaded, encode_pair(loaded.tokenizer, context, choices[0])[0], ("prefill",), "whole_prompt"
         )
-    scores = score_choices(loaded, prompts, spec=spec, batch_size=batch_size)
+    label = f"glue/{task.name} {spec.label()} on {loaded.name}"
+    started = time.monotonic()  # progress lines (count, rate, ETA) while scoring, then one result line
+    scores = score_choices(loaded, prompts, spec=spec, batch_size=batch_size, label=label)
 
     heads = model_fields(spec, loaded)  # num_heads, kept_fraction
     common: dict[str, Any] = {
@@ -132,9 +136,14 @@ def score_glue(
             }
         )
     df = pl.DataFrame(rows, schema=GLUE_ROW_SCHEMA)
-    log.info("%s: %s %d of %d correct", task.name, spec.label(), int(df["correct"].sum()), df.height)
     if out_path is not None:
         write_parquet(df, Path(out_path))
+    correct = int(df["correct"].sum())
+    log.info(
+        "%s: %d documents, accuracy %.4f (%d correct) in %s -> %s",
+        label, df.height, correct / df.height if df.height else 0.0, correct,
+        duration(time.monotonic() - started), out_path if out_path is not None else "(not written)",
+    )  # fmt: skip
     return df
 
 
