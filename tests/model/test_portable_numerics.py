@@ -5,10 +5,14 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from hybrid_retrieval.numerics import DISPATCH_VARIABLES, portable_supported
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from tiny_toy import TINY_MODEL, tiny_run  # noqa: E402
 
 # Another CPU's dispatch, emulated from outside the process: generic ATen kernels (a CPU without AVX2 or
 # with AVX512 picks other kernels than this one), MKL capped at SSE4.2 and on its SSE2 CNR branch, oneDNN
@@ -20,34 +24,8 @@ EMULATED_OTHER_CPU = {
     "ONEDNN_MAX_CPU_ISA": "SSE41",
     "OMP_NUM_THREADS": "2",
 }
-# Each toy architecture at the smallest size that still has every layer type (a conv in each: oneDNN).
-TINY = {
-    "recurrent_gemma": {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "lru_width": 32,
-        "num_hidden_layers": 3,
-        "num_attention_heads": 2,
-    },
-    "jamba": {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "attn_layer_period": 2,
-        "attn_layer_offset": 1,
-        "num_attention_heads": 2,
-        "num_key_value_heads": 1,
-    },
-}
-RUN = {
-    "steps": 6,
-    "warmup_steps": 1,
-    "curriculum": [[64, 1.0]],
-    "tokens_per_step": 256,
-    "eval_lengths": [64],
-    "eval_trials": 1,
-    "mc_shots": [0],
-}
+TINY = TINY_MODEL  # each toy architecture at its smallest size (a conv in each: oneDNN)
+RUN = tiny_run(steps=6)
 # What a workflow job does: numerics first, then the package's torch code (fresh process each time).
 TRAIN = """
 import json, sys, tempfile

@@ -2,25 +2,15 @@
 
 import logging
 import re
+import sys
+from pathlib import Path
 
 from hybrid_retrieval.models.toy import train_toy
 
-TINY = {
-    "model": {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "lru_width": 32,
-        "num_hidden_layers": 3,
-        "num_attention_heads": 2,
-    },
-    "steps": 50,
-    "warmup_steps": 1,
-    "curriculum": [[64, 1.0]],
-    "tokens_per_step": 128,
-    "eval_lengths": [64],
-    "eval_trials": 2,
-    "mc_shots": [0],
-}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from tiny_toy import TINY_MODEL, tiny_run  # noqa: E402
+
+TINY = {"model": TINY_MODEL["recurrent_gemma"], **tiny_run(steps=50, tokens_per_step=128, eval_trials=2)}
 
 
 def test_training_logs_progress_with_eta(tmp_path, caplog):

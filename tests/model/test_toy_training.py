@@ -3,6 +3,8 @@
 import csv
 import json
 import random
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,34 +26,10 @@ from hybrid_retrieval.tasks.prompts import build_prompt
 from hybrid_retrieval.tasks.synthetic import SUBJECTS, SyntheticLanguage
 from hybrid_retrieval.tokenizer import build_word_tokenizer
 
-# Smallest models that still exercise every layer type (recurrent + attention / mamba + attention).
-TINY_MODEL = {
-    "recurrent_gemma": {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "lru_width": 32,
-        "num_hidden_layers": 3,
-        "num_attention_heads": 2,
-    },
-    "jamba": {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "attn_layer_period": 2,
-        "attn_layer_offset": 1,
-        "num_attention_heads": 2,
-        "num_key_value_heads": 1,
-    },
-}
-TINY_RUN = {
-    "steps": 3,
-    "warmup_steps": 1,
-    "curriculum": [[64, 1.0]],
-    "tokens_per_step": 256,
-    "eval_lengths": [64, 80],
-    "eval_trials": 4,
-    "mc_shots": [0],
-}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from tiny_toy import TINY_MODEL, tiny_run  # noqa: E402
+
+TINY_RUN = tiny_run(steps=3, eval_lengths=[64, 80], eval_trials=4)
 
 
 def tiny(arch: str, tmp_path, name: str, seed: int = 0) -> dict:

@@ -23,33 +23,10 @@ from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.models.toy import ToyCorpus, make_config, train_toy
 from hybrid_retrieval.models.toy.checkpoint import TrainingCheckpoint, checkpoint_key
 
-TINY_MODEL = {
-    "recurrent_gemma": {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "lru_width": 32,
-        "num_hidden_layers": 3,
-        "num_attention_heads": 2,
-    },
-    "jamba": {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "attn_layer_period": 2,
-        "attn_layer_offset": 1,
-        "num_attention_heads": 2,
-        "num_key_value_heads": 1,
-    },
-}
-RUN = {
-    "steps": 24,
-    "warmup_steps": 3,
-    "curriculum": [[48, 0.5], [64, 0.5]],
-    "tokens_per_step": 256,
-    "eval_lengths": [64],
-    "eval_trials": 2,
-    "mc_shots": [0],
-}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from tiny_toy import TINY_MODEL, tiny_run  # noqa: E402
+
+RUN = tiny_run(steps=24, warmup_steps=3, curriculum=[[48, 0.5], [64, 0.5]], eval_trials=2)
 # Attention dropout draws from torch's global RNG every step: a resume must restore it.
 DROPOUT = {**TINY_MODEL["jamba"], "attention_dropout": 0.2}
 EVERY, STOP = 5, 13  # checkpoints at steps 5 and 10; the interrupted run stops in step 13

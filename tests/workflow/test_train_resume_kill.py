@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,18 +18,13 @@ import yaml
 
 from conftest import SNAKEMAKE, copy_repo, snakemake
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from tiny_toy import TINY_MODEL  # noqa: E402
+
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 MODEL = "toy-jamba"
-TINY_JAMBA = {
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "attn_layer_period": 2,
-    "attn_layer_offset": 1,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 1,
-}
+TINY_JAMBA = TINY_MODEL["jamba"]
 STEPS = 300  # checkpoints (every 100 steps, the default) at 100, 200, 300
 
 
