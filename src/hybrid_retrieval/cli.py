@@ -104,14 +104,13 @@ def cmd_train_toy(args: argparse.Namespace) -> None:
 def cmd_download_model(args: argparse.Namespace) -> None:
     """--model: the config's hub model at the commit its lock file pins (resolved and locked first, as
     the workflow does, when the lock has no entry yet), into the run's resources/models/<model>."""
-    from hybrid_retrieval.experiments import download_model
     from hybrid_retrieval.hub import download_model_snapshot
     from hybrid_retrieval.locking import lock_config
 
-    if args.repo_id:
+    if args.repo_id:  # no config, no lock: the commit itself (download_model_snapshot refuses a branch)
         if not (args.revision and args.out):
             raise HybridRetrievalError("--repo-id needs --revision (a 40-hex commit sha) and --out")
-        download_model(args.repo_id, args.revision, args.out)
+        download_model_snapshot(args.repo_id, args.revision, args.out)
         return
     if not args.model:
         raise HybridRetrievalError("download-model needs --model (a hub model of the config) or --repo-id")
@@ -538,7 +537,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", help="a hub model of the config")
     p.add_argument("--repo-id", help="instead of --model: a hub repo id (needs --revision, --out)")
-    p.add_argument("--revision", help="with --repo-id: the 40-hex commit sha to download")
+    p.add_argument(
+        "--revision",
+        help="with --repo-id: the 40-hex commit sha to download (a --model's branch or tag is resolved and "
+        "locked from its config instead)",
+    )
     p.add_argument("--out", help=f"model directory to write (default: resources/models/<model>{IN_RUN})")
     p = add(
         "download-haystack",

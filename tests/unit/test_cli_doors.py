@@ -88,3 +88,9 @@ def test_glue_without_its_dataset_names_the_download_step(
 def test_download_dataset_of_a_dataset_the_config_does_not_read(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["download-dataset", "--config", SMOKE, "--dataset", "mmlu"]) == 2  # smoke: the toy MC set
     assert "no hub dataset for mmlu" in capsys.readouterr().err
+
+
+def test_download_model_by_repo_id_needs_a_commit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    argv = ["download-model", "--repo-id", "org/model", "--revision", "main", "--out", str(tmp_path / "m")]
+    assert main(argv) == 2  # a branch without a config to lock it: refused before any download
+    assert "not a 40-hex commit sha" in capsys.readouterr().err and not (tmp_path / "m").exists()
