@@ -57,6 +57,7 @@ rule plot_figures:
     input:
         expand("results/tables/{table}.parquet", table=TABLE_NAMES),
         attention_maps_table(),  # after the tables: the script reads the folder of input[0]
+        models=[CFG.model_dir(m) for m in CFG.models],  # each config.json names the family (panel labels)
     output:
         report(
             directory("results/figures"),
@@ -74,6 +75,14 @@ rule plot_figures:
         formats=CFG.report.figure_formats,
         # for the `snakemake --report` captions (workflow/report/figures.rst); figures.py is in `code`
         captions=FIGURE_CAPTIONS,
+        # a toy's arch: its family (when its config.json cannot be read)
+        models={
+            "models": {
+                m: {"source": s.source, "arch": getattr(s, "arch", None)}
+                for m, s in CFG.models.items()
+            }
+        },
+        model_dirs={m: CFG.model_dir(m) for m in CFG.models},
         code=CODE["figures"],
     script:
         "../scripts/plot_figures.py"
@@ -136,6 +145,7 @@ rule render_report:
         provenance="results/provenance.json",
         reference_check="results/reference_check.json",
         benchmarks=report_benchmarks,
+        models=[CFG.model_dir(m) for m in CFG.models],  # each config.json names the family (grouping)
     output:
         report(
             "results/report/index.html",
@@ -150,6 +160,7 @@ rule render_report:
         "../../envs/report.yaml"
     params:
         config=CFG.model_dump(mode="json"),
+        model_dirs={m: CFG.model_dir(m) for m in CFG.models},
         code=CODE["report"],
     script:
         "../scripts/render_report.py"

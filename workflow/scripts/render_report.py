@@ -16,4 +16,5 @@ with script_job(globals()["snakemake"]) as snakemake:
         out_html=snakemake.output[0],
         provenance=snakemake.input.provenance,
         reference_check=snakemake.input.reference_check,
+        model_dirs=snakemake.params.model_dirs,
     )

@@ -2,13 +2,15 @@
 
 `build_figures(tables_dir)` returns {name: chart} for every figure whose data exists, in a fixed order;
 `write_figures` saves each as Vega-Lite JSON, standalone HTML, SVG and PDF (vl-convert, no browser, no
-network). The HTML report embeds the same specs; the LaTeX paper includes the PDFs.
+network). The HTML report embeds the same specs; the LaTeX paper includes the PDFs. Given the models'
+families (`report.families`) of a run holding several, every panel is labelled "family · model", so the
+panels (ordered by label) group by family.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import altair as alt
@@ -18,6 +20,7 @@ import vl_convert as vlc
 from hybrid_retrieval.aggregate import read_table
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import atomic_path, write_json, write_text
+from hybrid_retrieval.report.families import model_label, several
 
 # Vega-Lite major.minor matching the schema altair writes, for vl-convert and the embedded JS bundle.
 VL_VERSION = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
@@ -391,11 +394,23 @@ def _attention_maps_table(tables_dir: str | os.PathLike[str]) -> pl.DataFrame:
     return pl.read_parquet(path) if path.exists() else pl.DataFrame()
 
 
-def build_figures(tables_dir: str | os.PathLike[str]) -> dict[str, alt.TopLevelMixin]:
-    """Every figure whose data exists, in the order of FIGURE_CAPTIONS (absent tables count as empty)."""
+def _family_labels(df: pl.DataFrame, families: Mapping[str, str] | None) -> pl.DataFrame:
+    """`model` as "family · model" when the run holds several families (else unchanged)."""
+    if not several(families) or "model" not in df.columns:
+        return df
+    return df.with_columns(
+        pl.col("model").map_elements(lambda m: model_label(m, families), return_dtype=pl.String)
+    )
+
+
+def build_figures(
+    tables_dir: str | os.PathLike[str], families: Mapping[str, str] | None = None
+) -> dict[str, alt.TopLevelMixin]:
+    """Every figure whose data exists, in the order of FIGURE_CAPTIONS (absent tables count as empty).
+    `families`: model -> family (`report.families.model_families`); panels grouped by it when several."""
     names = ("retrieval_summary", "retrieval_cells", "sparsity_curve", "mmlu_summary", "heads")
     t = {name: read_table(tables_dir, name) for name in names}
-    t = {name: df if df is not None else pl.DataFrame() for name, df in t.items()}
+    t = {name: _family_labels(df, families) if df is not None else pl.DataFrame() for name, df in t.items()}
     makers: dict[str, Callable[[], alt.TopLevelMixin | None]] = {
         "heatmaps_baseline": lambda: retrieval_heatmaps(t["retrieval_cells"], "baseline"),
         "heatmaps_attention_ablated": lambda: retrieval_heatmaps(t["retrieval_cells"], "attention_ablated"),
@@ -404,7 +419,9 @@ def build_figures(tables_dir: str | os.PathLike[str]) -> dict[str, alt.TopLevelM
         "sparsity_tradeoff": lambda: sparsity_tradeoff(t["sparsity_curve"], t["mmlu_summary"]),
         "exposure_grid": lambda: exposure_grid(t["retrieval_summary"]),
         "head_maps": lambda: head_score_maps(t["heads"]),
-        "attention_maps": lambda: attention_map_grid(_attention_maps_table(tables_dir)),
+        "attention_maps": lambda: attention_map_grid(
+            _family_labels(_attention_maps_table(tables_dir), families)
+        ),
     }
     charts = {}
     for name, make in makers.items():
@@ -424,14 +441,16 @@ def write_figures(
     out_dir: str | os.PathLike[str],
     *,
     formats: tuple[str, ...] = DEFAULT_FORMATS,
+    families: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
-    """Write every figure as `<name>.<format>` to out_dir; returns {"<name>.<format>": path}."""
+    """Write every figure as `<name>.<format>` to out_dir; returns {"<name>.<format>": path}. `families`:
+    as for `build_figures`."""
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ConfigError(f"unknown figure formats {sorted(unknown)}; choose from {list(FORMATS)}")
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
-    for name, chart in build_figures(tables_dir).items():
+    for name, chart in build_figures(tables_dir, families).items():
         spec = chart_spec(chart)
         for fmt in formats:
             path = out_dir / f"{name}.{fmt}"

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,9 @@ from hybrid_retrieval.claims import criteria, parse_claims_config, read_claims
 from hybrid_retrieval.deviations import DEVIATIONS
 from hybrid_retrieval.io import write_text
 from hybrid_retrieval.provenance import REPORTED_PACKAGES, git_commit, package_versions  # noqa: F401
+from hybrid_retrieval.report.families import model_families
 from hybrid_retrieval.report.figures import FIGURE_CAPTIONS, VL_VERSION, build_figures, chart_spec
-from hybrid_retrieval.report.tables import TableView, claims_view, report_views
+from hybrid_retrieval.report.tables import TableView, claims_view, family_summary_view, report_views
 
 log = logging.getLogger(__name__)
 
@@ -222,15 +223,19 @@ def render_report(
     repo_dir: str | os.PathLike[str] = ".",
     provenance: str | os.PathLike[str] | None = None,
     reference_check: str | os.PathLike[str] | None = None,
+    model_dirs: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> Path:
     """Write the report to `out_html` and return its path. `provenance` (results/provenance.json) and
     `reference_check` (results/reference_check.json) fill the provenance section when given. Runtimes:
     `benchmarks` (the workflow: the benchmark files of the jobs the report is built from), else every
-    benchmark file under `benchmarks_dir`."""
+    benchmark file under `benchmarks_dir`. `model_dirs` (model -> directory; default: the workflow's layout
+    below the current folder) give each model's family (`report.families`): a run of several families has
+    its claims and figures grouped by family."""
     claims = read_claims(claims_csv)
+    families = model_families(config, model_dirs)
     figures = [
         FigureView(name, FIGURE_CAPTIONS[name], _script_json(chart_spec(chart)))
-        for name, chart in build_figures(tables_dir).items()
+        for name, chart in build_figures(tables_dir, families).items()
     ]
     bench = read_benchmarks(benchmarks_dir, files=benchmarks)
     elapsed = elapsed_seconds(bench)
@@ -248,7 +253,8 @@ def render_report(
         .render(
             title="Some Attention is All You Need for Retrieval: reproduction report",
             generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            claims=claims_view(claims),
+            claims=claims_view(claims, families),
+            family_summary=family_summary_view(claims, families),
             criteria=criteria_view(config),
             protocol=protocol_view(config),
             deviations=DEVIATIONS,

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import polars as pl
 
 from hybrid_retrieval.aggregate import read_table
+from hybrid_retrieval.report.families import UNKNOWN, several
 
 # The tables' captions (the HTML report, the paper and the `snakemake --report` items: workflow/report/*.rst).
 TABLE_CAPTIONS = {
@@ -197,11 +199,23 @@ def _interval(r: dict) -> str:
     return f"{100 * r['estimate']:.1f}% [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]"
 
 
-def claims_view(claims: pl.DataFrame) -> TableView:
+def claims_view(claims: pl.DataFrame, families: Mapping[str, str] | None = None) -> TableView:
     """One row per claim x model: the claim with the paper's sentence, the deciding estimate with its
-    interval and n, the threshold, the verdict, and for INCONCLUSIVE the trials that would decide it."""
+    interval and n, the threshold, the verdict, and for INCONCLUSIVE the trials that would decide it.
+    `families` (model -> family, `report.families`): when the run holds several, a family column after the
+    model, and each claim's rows grouped by family (then model); the claims keep their order."""
+    grouped = several(families)
+    family = (families or {}).get
+    records = list(claims.iter_rows(named=True))
+    if grouped:
+        first = {}
+        for i, r in enumerate(records):
+            first.setdefault(r["claim_id"], i)
+        records.sort(
+            key=lambda r: (first[r["claim_id"]], family(r["model"], UNKNOWN), natural_key(r["model"]))
+        )
     rows = []
-    for r in claims.iter_rows(named=True):
+    for r in records:
         decide = ""
         if r["status"] == "INCONCLUSIVE":
             decide = (
@@ -214,6 +228,7 @@ def claims_view(claims: pl.DataFrame) -> TableView:
                 str(r["claim_id"]),
                 f"{r['claim']} (paper: \"{r['quote']}\")",
                 r["model"],
+                *([family(r["model"], UNKNOWN)] if grouped else []),
                 r["scope"],
                 _interval(r),
                 fmt(r["n"]),
@@ -226,7 +241,42 @@ def claims_view(claims: pl.DataFrame) -> TableView:
     return TableView(
         "claims",
         TABLE_CAPTIONS["claims"] + f" Estimate and {100 * level:g}% interval of the deciding statistic.",
-        ["#", "claim", "model", "scope", "estimate [CI]", "n", "threshold", "status", "detail"],
+        ["#", "claim", "model", *(["family"] if grouped else []), "scope", "estimate [CI]", "n", "threshold",
+         "status", "detail"],
+        rows,
+    )  # fmt: skip
+
+
+_STATUSES = ("PASS", "FAIL", "INCONCLUSIVE", "NOT RUN")
+PAPER_FAMILIES = frozenset({"recurrent_gemma", "jamba"})
+
+
+def family_summary_view(claims: pl.DataFrame, families: Mapping[str, str] | None) -> TableView | None:
+    """Verdicts counted per family (its models, then PASS / FAIL / INCONCLUSIVE / NOT RUN rows), for a run
+    holding a family beyond the paper's two (config/hybrids.yaml); None otherwise, so the paper's and the
+    toys' reports keep their claim-first layout."""
+    if not several(families) or set(families.values()) <= PAPER_FAMILIES:
+        return None
+    counts: dict[str, dict[str, int]] = {}
+    for r in claims.iter_rows(named=True):
+        row = counts.setdefault(families.get(r["model"], UNKNOWN), dict.fromkeys(_STATUSES, 0))
+        row[r["status"]] = row.get(r["status"], 0) + 1
+    members: dict[str, list[str]] = {}
+    for model, fam in families.items():
+        members.setdefault(fam, []).append(model)
+    rows = [
+        [
+            fam,
+            ", ".join(sorted(members.get(fam, []), key=natural_key)),
+            *(str(counts[fam][s]) for s in _STATUSES),
+        ]
+        for fam in sorted(counts)
+    ]
+    return TableView(
+        "family_summary",
+        "Verdicts per architecture family (the family of each model's config.json model_type): how many claim x "
+        "model rows of the claims table each status has.",
+        ["family", "models", *_STATUSES],
         rows,
     )
 
