@@ -11,9 +11,9 @@ the hub tests: `build_mirrors(root)` writes git repositories (branch `main`, two
   here) and, for the chat models, a chat template in `chat_template.jinja`;
 - two of the other hybrid families of config/hybrids.yaml (issue 24), the same way: `LiquidAI/LFM2-350M`
   (Lfm2: 16 heads, 8 KV heads, head_dim 64 at hidden 1024; the published first layers conv, conv,
-  attention, conv, conv, attention) and `ibm-granite/granite-4.0-h-350m` (GraniteMoeHybrid: 12 heads,
-  4 KV heads, head_dim 64 at hidden 768, NoPE, dense MLP; Mamba2 and attention layers, their published
-  order not known here: two of each). Their real tokenizers are not reachable offline: they get the
+  attention) and `ibm-granite/granite-4.0-h-350m` (GraniteMoeHybrid: 12 heads, 4 KV heads, head_dim 64
+  at hidden 768, NoPE, dense MLP; a Mamba2 layer, then an attention layer: the published order is not
+  known here). Their real tokenizers are not reachable offline: they get the
   stand-in tokenizer above, with the chat template (both are chat checkpoints in config/hybrids.yaml);
 - decoys that a download must never fetch: `pytorch_model.bin`, `modeling_standin.py`, and a large
   unrelated file (`DECOYS`);
@@ -104,14 +104,15 @@ SCALES: dict[str, dict[str, dict[str, Any]]] = {
             "num_experts": 2,
             "num_experts_per_tok": 1,
         },
+        # one attention layer each: the rehearsal runs inside `make test` (each layer adds per-head scoring)
         "LiquidAI/LFM2-350M": {
-            "num_hidden_layers": 6,
-            "layer_types": ["conv", "conv", "full_attention"] * 2,
+            "num_hidden_layers": 3,
+            "layer_types": ["conv", "conv", "full_attention"],
             "intermediate_size": 256,
         },
         "ibm-granite/granite-4.0-h-350m": {
-            "num_hidden_layers": 4,
-            "layer_types": ["mamba", "attention"] * 2,
+            "num_hidden_layers": 2,
+            "layer_types": ["mamba", "attention"],
             "shared_intermediate_size": 256,
             "mamba_n_heads": 24,
             "mamba_d_state": 16,

@@ -22,9 +22,9 @@ GEOMETRY = {  # heads, kv heads, head_dim, window (published config.json values)
 LAYERS = {
     ("ai21labs/AI21-Jamba-Mini-1.6", "rehearsal"): [4],  # attention every 8th layer at offset 4
     ("ai21labs/AI21-Jamba-Mini-1.6", "tiny"): [4],
-    ("LiquidAI/LFM2-350M", "rehearsal"): [2, 5],
+    ("LiquidAI/LFM2-350M", "rehearsal"): [2],
     ("LiquidAI/LFM2-350M", "tiny"): [2],
-    ("ibm-granite/granite-4.0-h-350m", "rehearsal"): [1, 3],
+    ("ibm-granite/granite-4.0-h-350m", "rehearsal"): [1],
     ("ibm-granite/granite-4.0-h-350m", "tiny"): [1],
 }
 FAMILY = {
