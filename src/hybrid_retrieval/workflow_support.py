@@ -1,4 +1,4 @@
-"""Two things the Snakemake workflow needs from the package: code digests and per-job logging.
+"""What the Snakemake workflow needs from the package: code digests, per-job logging, the scripts' opening.
 
 `code_digest(*modules)` hashes the source files of the given modules and of every `hybrid_retrieval`
 module they import (transitively, also imports inside functions), found by parsing, not importing, so
