@@ -1,7 +1,7 @@
 """What a config's grid can decide: per claim, the trials behind its deciding cell and the interval the
 claim would get at the outcome the paper reports, before anything runs.
 
-    python -m hybrid_retrieval.claims_design config/paper.yaml     # a Markdown table (ARTIFACT.md quotes it)
+    hybrid-retrieval claims-design config/paper.yaml     # a Markdown table (ARTIFACT.md quotes it)
 
 n is the grid's trials per condition (context lengths x depths x trials per cell); trials whose prompts
 coincide count once (`n_distinct`), so a real run's n can be smaller (ARTIFACT.md, "Evidence"). MMLU's n is

@@ -5,7 +5,7 @@ at the first run (DAG build), to its commit, and written to the lock file beside
 (`config/paper.yaml` -> `config/paper.lock.yaml`, committed by the user like any lock file). Later runs
 use the locked commit, without asking the hub, until the user refreshes the lock:
 
-    python -m hybrid_retrieval.locking --refresh config/paper.yaml      (or: make lock CONFIG=...)
+    hybrid-retrieval lock --refresh config/paper.yaml      (or: make lock CONFIG=...)
 
 A sha in the config is checked against the hub when its lock entry is new or changed (the same call that
 resolves a branch), and locked like a branch; an unknown sha stops here with the fix. A ref the hub

@@ -1,6 +1,6 @@
 """What `make reproduce` prints at its end: where the run's outputs are, and its claims table.
 
-    python -m hybrid_retrieval.run_summary --config config/config.yaml
+    hybrid-retrieval summary --config config/config.yaml
 
 The run's folder follows the config (the checkout itself, or runs/<run>/ for a config naming its run),
 found from the repository as `hybrid_retrieval.reference` finds it. The table shows the columns claim_id,

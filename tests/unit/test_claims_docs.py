@@ -29,7 +29,7 @@ def test_design_table_follows_the_grid():
 
 
 def test_seed_table_equals_the_stored_runs():
-    assert seed_table.sync(check=True), "run: python -m hybrid_retrieval.seed_table"
+    assert seed_table.sync(check=True), "run: hybrid-retrieval seed-table"
 
 
 def test_seed_table_marks_seed_dependent_verdicts(tmp_path):

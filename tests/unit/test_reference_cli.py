@@ -132,11 +132,11 @@ def test_sync_artifact_rewrites_only_its_block(tmp_path):
 
 
 def test_artifact_states_the_reference_verdicts():
-    # Fails when reference/claims.csv changes without `python -m hybrid_retrieval.reference artifact`
+    # Fails when reference/claims.csv changes without `hybrid-retrieval artifact-verdicts`
     # (make reference runs it), as the hand-written list did (Jamba claim 2 said PASS, the reference FAIL).
     assert sync_artifact(REPO / "ARTIFACT.md", REPO / "reference" / "claims.csv", check=True), (
         "ARTIFACT.md's expected verdicts differ from reference/claims.csv: "
-        "run python -m hybrid_retrieval.reference artifact"
+        "run hybrid-retrieval artifact-verdicts"
     )
 
 
