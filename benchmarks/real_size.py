@@ -10,7 +10,8 @@ conditions); --new-tokens decode steps branched from the shared prefill for the 
 (generation) and exposure omit; a JRT prompt (two copies, so twice the tokens) with k = 5; a batch of
 --mmlu-batch MMLU-length (--mmlu-length tokens) questions under k = H in all phases (eager). Jamba runs
 with the mamba kernels when mamba_ssm and causal_conv1d are installed (transformers 5.24 selects them
-itself; compare by running once in an environment with and once without them). Prints seconds per stage, trials/s, peak
+itself; the `kernels` extra installs them; each model's line names the implementation every mixer type
+ran, `hybrid_retrieval.kernels`: compare by running once with and once without them). Prints seconds per stage, trials/s, peak
 device memory and a projection of paper.yaml's retrieval grid (every experiment's conditions x cells, each
 cell timed as the measured stages scaled linearly by its length) plus MMLU where paper.yaml runs it.
 Weights are random: speed and memory are real, outputs are not (nothing is scored).
@@ -262,19 +263,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
-    try:  # transformers 5.24 picks the mamba kernels itself when mamba_ssm + causal_conv1d are installed
-        import causal_conv1d  # noqa: F401
-        import mamba_ssm  # noqa: F401
-
-        kernels = True
-    except ImportError:
-        kernels = False
     from hybrid_retrieval.decoding import AUTHORS_PREFILL_BOUNDARY
+    from hybrid_retrieval.kernels import kernel_paths, summary
 
     gpu = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "none"
     print(f"machine: {platform.node()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} "
           f"threads, device {args.device} (GPU: {gpu}), {dtype}; size {size}, prompt {args.length} tokens x "
-          f"batch {args.batch}, {args.new_tokens} new tokens, mamba kernels installed: {kernels}")  # fmt: skip
+          f"batch {args.batch}, {args.new_tokens} new tokens")  # fmt: skip
     for name in args.models:
         arch, geometry = (FULL if full else REDUCED)[name]
         if args.device.startswith("cuda"):
@@ -287,9 +282,7 @@ def main(argv: list[str] | None = None) -> None:
         boundary = AUTHORS_PREFILL_BOUNDARY[arch]
         stages = measure(loaded, args.device, args, boundary)
         peak = torch.cuda.max_memory_allocated() / 2**30 if args.device.startswith("cuda") else float("nan")
-        label = name + (
-            f" (mamba kernels: {'yes' if kernels else 'no, PyTorch fallback'})" if arch == "jamba" else ""
-        )
+        label = f"{name} (mixers: {summary(kernel_paths(loaded.model))})"
         print(f"\n{label}: {params / 1e9:.2f} B parameters, built in {built:.1f} s, boundary {boundary}, "
               f"peak device memory {peak:.1f} GiB")  # fmt: skip
         for stage, seconds in stages.items():

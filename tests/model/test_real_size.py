@@ -27,3 +27,6 @@ def test_real_size_benchmark_runs_reduced_on_cpu(capsys) -> None:
     for stage in ("prefill_sdpa", "prefill_eager_intervened", "decode_k5", "decode_omit", "jrt_trial_k5", "mmlu_batch"):
         assert out.count(stage) == 2
     assert "mmlu" in out.split("jamba-mini-1.6")[-1]  # paper.yaml runs MMLU on Jamba only
+    # each model names what its mixers ran (no kernel package here: transformers' PyTorch reference)
+    assert "(mixers: JambaMambaMixer: pytorch reference (causal_conv1d_fn" in out
+    assert "(mixers: RecurrentGemmaRecurrentBlock: pytorch reference (no kernel in transformers))" in out
