@@ -56,7 +56,10 @@ def child(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     grid, settings = job_params(Path(args.config), smoke=False)
     warm_grid, _ = job_params(Path(args.config), smoke=True)
-    model = {"name": f"toy-{args.arch.replace('_', '-')}", "dtype": "float32", "chat_template": False}
+    model = {
+        "name": f"toy-{args.arch.replace('_', '-')}", "dtype": "float32", "chat_template": False,
+        "prefill_boundary": "auto",
+    }
     if args.variant == "new-compat":
         model["prefill_boundary"] = "whole_prompt"
         grid, warm_grid = {**grid, **COMPAT}, {**warm_grid, **COMPAT}
@@ -144,7 +147,7 @@ def main() -> None:
     grid, _ = job_params(Path(args.config), smoke=False)
     run_head_scores(
         model_dir,
-        model={"name": "toy", "dtype": "float32", "chat_template": False},
+        model={"name": "toy", "dtype": "float32", "chat_template": False, "prefill_boundary": "auto"},
         grid={**grid, "context_lengths": grid["context_lengths"][:1], "depths": [25, 75]},
         haystack={"kind": "synthetic", "language_seed": 0, "seed": 0},
         settings={"phase": "generation", "max_answer_tokens": 12},

@@ -30,80 +30,20 @@ from pathlib import Path
 import polars as pl
 
 from hybrid_retrieval.errors import ConfigError, DataError
+from hybrid_retrieval.filenames import TABLE_NAMES
 from hybrid_retrieval.io import write_csv, write_parquet
 from hybrid_retrieval.retention import smallest_k_keeping
+from hybrid_retrieval.rows import (  # the columns the summaries read, each cast to one dtype
+    GLUE_COLUMNS,
+    HEAD_SCORE_COLUMNS,
+    MC_COLUMNS,
+    RECORDING_COLUMNS,
+    RETRIEVAL_COLUMNS,
+)
 
 log = logging.getLogger(__name__)
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile, for the Wilson interval
-
-# The columns of the per-trial rows that the summaries use, with the dtype they are cast to, so files
-# from different producers (Int32 vs Int64, k all-null...) concatenate into one frame.
-RETRIEVAL_COLUMNS: dict[str, pl.DataType] = {
-    "model": pl.String(),
-    "experiment": pl.String(),
-    "condition": pl.String(),
-    "kind": pl.String(),
-    "k": pl.Int64(),
-    "num_heads": pl.Int64(),
-    "kept_fraction": pl.Float64(),
-    "phase": pl.String(),
-    "generation_mode": pl.String(),
-    "prefill_mode": pl.String(),
-    "prompt_variant": pl.String(),
-    "context_length": pl.Int64(),
-    "depth": pl.Float64(),
-    "score": pl.Float64(),
-    "exact": pl.Boolean(),
-    "reachable": pl.Boolean(),
-    "trial_id": pl.String(),
-    "haystack": pl.String(),
-    "needle": pl.String(),
-    "prompt_hash": pl.String(),
-}
-MC_COLUMNS: dict[str, pl.DataType] = {
-    "model": pl.String(),
-    "dataset": pl.String(),
-    "condition": pl.String(),
-    "kind": pl.String(),
-    "k": pl.Int64(),
-    "num_heads": pl.Int64(),
-    "kept_fraction": pl.Float64(),
-    "phase": pl.String(),
-    "subject": pl.String(),
-    "question_id": pl.String(),
-    "correct": pl.Boolean(),
-}
-GLUE_COLUMNS: dict[str, pl.DataType] = {
-    "model": pl.String(),
-    "dataset": pl.String(),
-    "task": pl.String(),
-    "condition": pl.String(),
-    "kind": pl.String(),
-    "k": pl.Int64(),
-    "num_heads": pl.Int64(),
-    "kept_fraction": pl.Float64(),
-    "phase": pl.String(),
-    "label": pl.Int64(),
-    "prediction": pl.Int64(),
-}
-HEAD_SCORE_COLUMNS: dict[str, pl.DataType] = {
-    "model": pl.String(),
-    "layer_index": pl.Int64(),
-    "head": pl.Int64(),
-    "mean_entropy": pl.Float64(),
-    "ablation_drop": pl.Float64(),
-    "entropy_rank": pl.Int64(),
-    "ablation_rank": pl.Int64(),
-}
-RECORDING_COLUMNS: dict[str, pl.DataType] = {
-    "model": pl.String(),
-    "layer_index": pl.Int64(),
-    "head": pl.Int64(),
-    "entropy": pl.Float64(),
-    "kept": pl.Boolean(),
-    "needle_mass": pl.Float64(),
-}
 
 RETRIEVAL_KEYS = [
     "model",
@@ -121,18 +61,6 @@ RETRIEVAL_KEYS = [
 CELL_KEYS = [*RETRIEVAL_KEYS, "context_length", "depth"]
 MC_KEYS = ["model", "dataset", "condition", "kind", "k", "num_heads", "kept_fraction", "phase"]
 SWEEP_KINDS = ("entropy_topk", "random_k", "static_heads")
-TABLE_NAMES = (
-    "retrieval_summary",
-    "retrieval_cells",
-    "sparsity_curve",
-    "sparsity_threshold",
-    "mmlu_summary",
-    "mmlu_subjects",
-    "glue_summary",
-    "heads",
-    "retrieval_trials",
-    "mmlu_items",
-)
 
 
 def wilson_interval(successes: pl.Expr, n: pl.Expr, z: float = Z_95) -> tuple[pl.Expr, pl.Expr]:

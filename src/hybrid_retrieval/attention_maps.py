@@ -31,32 +31,12 @@ import numpy as np
 import polars as pl
 
 from hybrid_retrieval.errors import ConfigError, DataError
+from hybrid_retrieval.filenames import probe_name  # the probe's file stem
 from hybrid_retrieval.io import atomic_path, write_parquet
+from hybrid_retrieval.rows import ATTENTION_MAPS_SUMMARY_SCHEMA as SUMMARY_SCHEMA
 
 # Key-position bins of the figure's summary (fewer keys: one bin per key).
 NUM_KEY_BINS = 32
-SUMMARY_SCHEMA = {
-    "model": pl.String,
-    "probe": pl.String,
-    "context_length": pl.Int32,
-    "depth": pl.Float64,
-    "prompt_length": pl.Int32,
-    "k": pl.Int16,
-    "steps": pl.Int16,
-    "layer_index": pl.Int16,
-    "head": pl.Int16,
-    "key_start": pl.Int32,
-    "key_end": pl.Int32,
-    "mass": pl.Float32,
-    "kept_rate": pl.Float32,
-    "needle_start": pl.Int32,
-    "needle_end": pl.Int32,
-}
-
-
-def probe_name(context_length: int, depth: float) -> str:
-    """`len<L>_depth<D>` (the depth without a trailing .0): the probe's file stem."""
-    return f"len{int(context_length)}_depth{float(depth):g}"
 
 
 def probe_files(model: str, probes: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -143,24 +123,25 @@ def run_attention_maps(
     and depth) under entropy top-k at `settings["k"]` in `settings["phase"]`, decoding `max_new_tokens`
     steps (None = the grid's), and write its npz to the matching `out_paths` entry."""
     from hybrid_retrieval.canary import canary_phases, check_interventions
+    from hybrid_retrieval.config import as_grid, as_model_params, as_settings
     from hybrid_retrieval.decoding import resolve_prefill_boundary
     from hybrid_retrieval.experiments import grid_trials, load, prompt_variants, resolve_k
     from hybrid_retrieval.interventions import InterventionSpec
     from hybrid_retrieval.recording import record_with_maps
 
-    probes = list(settings["probes"])
+    model, grid = as_model_params(model), as_grid(grid)
+    s = as_settings("attention_maps", settings)
+    probes = [p.model_dump() for p in s.probes]
     if len(out_paths) != len(probes):
         raise ConfigError(f"{len(probes)} probes need {len(probes)} output paths, got {len(out_paths)}")
-    steps = int(settings.get("max_new_tokens") or grid["max_new_tokens"])
+    steps = s.max_new_tokens or grid.max_new_tokens
     loaded = load(model_dir, model, device=device, threads=threads)
-    k = resolve_k(settings["k"], loaded)
-    spec = InterventionSpec(
-        kind="entropy_topk", k=k, phase=settings["phase"], head_score=settings.get("head_score", "entropy")
-    )
-    boundary = resolve_prefill_boundary(model.get("prefill_boundary", "auto"), loaded)
+    k = resolve_k(s.k, loaded)
+    spec = InterventionSpec(kind="entropy_topk", k=k, phase=s.phase, head_score=s.head_score)
+    boundary = resolve_prefill_boundary(model.prefill_boundary, loaded)
     trials = []
     for probe in probes:  # every prompt first: a probe the haystack cannot hold fails before any decoding
-        cell = {**grid, "context_lengths": [probe["context_length"]], "depths": [probe["depth"]]}
+        cell = {**grid.model_dump(), "context_lengths": [probe["context_length"]], "depths": [probe["depth"]]}
         built = grid_trials(loaded, {**cell, "trials_per_cell": 1}, haystack, prompt_variants(model), haystack_dir=haystack_dir)
         if not built:
             raise DataError(f"no prompt could be built for probe {probe_name(**probe)}")

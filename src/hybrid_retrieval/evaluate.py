@@ -34,51 +34,11 @@ from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.models.loading import LoadedModel
 from hybrid_retrieval.progress import Progress
 from hybrid_retrieval.row_interventions import apply_row_interventions
+from hybrid_retrieval.rows import RETRIEVAL_SCHEMA  # the columns of a retrieval row
 from hybrid_retrieval.scoring import EXACT_SCORE, partial_rule, score_output
 from hybrid_retrieval.tasks.niah import Trial
 from hybrid_retrieval.tasks.prompts import PROMPT_VERSION
 
-RETRIEVAL_SCHEMA: dict[str, pl.DataType] = {
-    "model": pl.String,
-    "revision": pl.String,
-    "experiment": pl.String,
-    "condition": pl.String,
-    "intervention_hash": pl.String,
-    "kind": pl.String,
-    "k": pl.Int64,
-    "num_heads": pl.Int64,
-    "kept_fraction": pl.Float64,
-    "phase": pl.String,
-    "generation_mode": pl.String,
-    "prefill_mode": pl.String,
-    "exposure_rule": pl.String,
-    "head_score": pl.String,
-    "spec_seed": pl.Int64,
-    "prefill_boundary": pl.String,
-    "prompt_variant": pl.String,
-    "prompt_version": pl.String,
-    "context_length": pl.Int64,
-    "depth": pl.Float64,
-    "trial_id": pl.String,
-    "prompt_hash": pl.String,
-    "needle": pl.String,
-    "output": pl.String,
-    "haystack": pl.String,
-    "needle_format": pl.String,
-    "insertion": pl.String,
-    "needle_text": pl.String,
-    "needle_string": pl.String,
-    "scoring": pl.String,
-    "partial_rule": pl.String,
-    "score": pl.Float64,
-    "exact": pl.Boolean,
-    "prompt_tokens": pl.Int64,
-    "needle_distance": pl.Int64,
-    "needle_start_distance": pl.Int64,
-    "attention_window": pl.Int64,
-    "reachable": pl.Boolean,
-    "package_version": pl.String,
-}
 SORT_KEYS = ["context_length", "depth", "trial_id", "intervention_hash"]
 
 # ------------------------------------------------------------------------------------------- decoding

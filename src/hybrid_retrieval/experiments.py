@@ -1,18 +1,18 @@
-"""Glue from plain-dict parameters (Snakemake rule params, CLI arguments) to the package.
+"""Glue from the rule parameters (Snakemake params, CLI arguments) to the package.
 
 Each function here is one workflow step: load the model, build the needle trials for an experiment's
 grid, turn the experiment's settings into `InterventionSpec`s and run them. The workflow scripts and
 the CLI call these functions with the same keyword arguments, so a step runs the same with or without
-Snakemake. Parameters are plain dicts (as in the config), never objects: Snakemake compares params to
-decide what to rerun and ignores what it cannot compare.
-
-Dict shapes (all produced by the Snakefile's `common.smk` from `hybrid_retrieval.config.Config`):
-- model:    {"name": str, "dtype": "float32"|..., "chat_template": bool}
-- grid:     `Grid` fields (context_lengths, depths, frame_reserve, max_new_tokens, batch_size,
-            trials_per_cell, seed)
-- haystack: {"kind": "synthetic", "language_seed": int, "seed": int} or {"kind": "paul_graham"}
-            (the essays' folder is the `haystack_dir` argument)
-- settings: the experiment's config section without enabled / models / grid
+Snakemake. Parameters arrive as plain dicts (Snakemake compares params to decide what to rerun and
+ignores what it cannot compare), made by the Snakefile's `common.smk` and the CLI from
+`hybrid_retrieval.config.Config`; each entry function turns them into the schema's own models once, first
+thing (`hybrid_retrieval.config.params`), and reads typed attributes from then on:
+- model:    `ModelParams` (Config.model_params: name, dtype, chat_template, prefill_boundary)
+- grid:     `Grid` (Config.grid_for: the shared grid with the section's overrides)
+- haystack: `Haystack` (Config.haystack_params; the essays' folder is the `haystack_dir` argument)
+- settings: the section's model (Config.settings: the section without enabled / models / grid, with
+            `sparsification.head_score` where the section sparsifies)
+Already-typed values pass through unchanged.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,16 @@ import polars as pl
 import torch
 
 from hybrid_retrieval.canary import canary_phases, check_interventions
+from hybrid_retrieval.config import (
+    EXPERIMENT_SECTIONS,
+    Grid,
+    Haystack,
+    ModelParams,
+    as_grid,
+    as_haystack,
+    as_model_params,
+    as_settings,
+)
 from hybrid_retrieval.decoding import resolve_prefill_boundary
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.evaluate import run_conditions
@@ -45,7 +55,7 @@ log = logging.getLogger(__name__)
 
 # A revision of 40 zeros marks a hub model whose commit is not pinned yet (config/paper.yaml).
 UNPINNED_REVISION = "0" * 40
-RETRIEVAL_EXPERIMENTS = ("baseline", "attention_ablated", "jrt", "exposure", "controls", "sparsity_sweep")
+RETRIEVAL_EXPERIMENTS = tuple(EXPERIMENT_SECTIONS)  # baseline, attention_ablated, jrt, exposure, controls, sparsity_sweep
 
 
 # ------------------------------------------------------------------------------------------ model, trials
@@ -87,14 +97,17 @@ def mark_limited(table: pl.DataFrame, limit: int | None, out_path: str | os.Path
 
 
 def load(
-    model_dir: str | os.PathLike[str], model: Mapping[str, Any], *, device: str = "cpu", threads: int = 1
+    model_dir: str | os.PathLike[str],
+    model: Mapping[str, Any] | ModelParams,
+    *,
+    device: str = "cpu",
+    threads: int = 1,
 ) -> LoadedModel:
     """Load the model of `model_dir` under the config's name and dtype. `threads` fixes torch's CPU
     thread count: a fixed count keeps float reductions, hence outputs, identical between runs."""
+    model = as_model_params(model)
     torch.set_num_threads(max(1, int(threads)))
-    return load_model(
-        model_dir, name=model["name"], dtype=model.get("dtype", "float32"), device=resolve_device(device)
-    )
+    return load_model(model_dir, name=model.name, dtype=model.dtype, device=resolve_device(device))
 
 
 def num_heads(loaded: LoadedModel) -> int:
@@ -114,161 +127,152 @@ def resolve_k(k: int | str, loaded: LoadedModel) -> int:
     raise ConfigError(f"k must be an int >= 0 or 'H' (all heads), got {k!r}")
 
 
-def prompt_variants(model: Mapping[str, Any], *, jrt: bool = False) -> str:
+def prompt_variants(model: Mapping[str, Any] | ModelParams, *, jrt: bool = False) -> str:
     """The model's prompt variant: chat models get the chat template (as in the authors' code)."""
-    chat = bool(model.get("chat_template", False))
+    chat = as_model_params(model).chat_template
     return {(False, False): "base", (False, True): "jrt", (True, False): "chat", (True, True): "chat_jrt"}[
         (chat, jrt)
     ]
 
 
-def haystack_sources(haystack: Mapping[str, Any], haystack_dir: str | os.PathLike[str] | None):
+def haystack_sources(
+    haystack: Mapping[str, Any] | Haystack, haystack_dir: str | os.PathLike[str] | None
+):
     """(haystack source, needle source) for the config's haystack kind."""
-    kind = haystack.get("kind")
-    if kind == "synthetic":
-        return (
-            SyntheticHaystack(
-                language_seed=int(haystack["language_seed"]), seed=int(haystack.get("seed", 0))
-            ),
-            SyntheticNeedles(language_seed=int(haystack["language_seed"])),
-        )
-    if kind == "paul_graham":
-        if haystack_dir is None:
+    haystack = as_haystack(haystack)
+    if haystack.kind == "synthetic":
+        if haystack.language_seed is None:
             raise ConfigError(
-                "haystack kind 'paul_graham' needs the essays' folder (haystack_dir / --haystack-dir)"
+                "the synthetic haystack needs its language_seed (Config.haystack_params sets it: a toy's own "
+                "seed, haystack.language_seed otherwise)"
             )
-        return EssayHaystack(Path(haystack_dir), essays=haystack.get("essays", "authors")), FixedNeedle()
-    raise ConfigError(f"haystack kind {kind!r} is not supported; use 'synthetic' or 'paul_graham'")
+        return (
+            SyntheticHaystack(language_seed=haystack.language_seed, seed=haystack.seed),
+            SyntheticNeedles(language_seed=haystack.language_seed),
+        )
+    if haystack_dir is None:  # paul_graham (the schema knows no other kind)
+        raise ConfigError("haystack kind 'paul_graham' needs the essays' folder (haystack_dir / --haystack-dir)")
+    return EssayHaystack(Path(haystack_dir), essays=haystack.essays), FixedNeedle()
 
 
 def grid_trials(
     loaded: LoadedModel,
-    grid: Mapping[str, Any],
-    haystack: Mapping[str, Any],
+    grid: Mapping[str, Any] | Grid,
+    haystack: Mapping[str, Any] | Haystack,
     variant: str,
     *,
     haystack_dir: str | os.PathLike[str] | None = None,
 ) -> list[Trial]:
+    grid = as_grid(grid)
     hay, needles = haystack_sources(haystack, haystack_dir)
     max_positions = getattr(loaded.model.config, "max_position_embeddings", None)
     return build_trials(
         loaded.tokenizer,
         haystack=hay,
         needles=needles,
-        context_lengths=list(grid["context_lengths"]),
-        depths=list(grid["depths"]),
+        context_lengths=list(grid.context_lengths),
+        depths=list(grid.depths),
         prompt_variant=variant,
-        frame_reserve=int(grid["frame_reserve"]),
-        seed=int(grid["seed"]),
-        trials_per_cell=int(grid.get("trials_per_cell", 1)),
+        frame_reserve=grid.frame_reserve,
+        seed=grid.seed,
+        trials_per_cell=grid.trials_per_cell,
         max_positions=max_positions,
-        needle_format=grid.get("needle_format", "own_line"),
-        insertion=grid.get("insertion", "period_token"),
-        needle_text=grid.get("needle_text", "authors"),
+        needle_format=grid.needle_format,
+        insertion=grid.insertion,
+        needle_text=grid.needle_text,
     )
 
 
 # --------------------------------------------------------------------------------------------- specs
 
 
-def _topk(k: int, phase: str, head_score: str = "entropy") -> InterventionSpec:
+def _topk(k: int, phase: str, head_score: str) -> InterventionSpec:
     return InterventionSpec(kind="entropy_topk", k=k, phase=phase, head_score=head_score)
 
 
 def experiment_specs(
     experiment: str,
-    settings: Mapping[str, Any],
+    settings: Mapping[str, Any] | Any,
     loaded: LoadedModel,
     *,
     head_scores: pl.DataFrame | None = None,
 ) -> list[tuple[InterventionSpec, tuple[bool, ...]]]:
     """The conditions of `experiment`: (spec, prompt kinds) pairs, where a prompt kind is False for the
-    standard prompt and True for Just Read Twice. Order is the config's order (it decides run order only)."""
+    standard prompt and True for Just Read Twice. Order is the config's order (it decides run order only).
+    `settings`: Config.settings of the experiment's section (a dict or its model, `as_settings`)."""
+    check_experiment(experiment)
+    s = as_settings(EXPERIMENT_SECTIONS[experiment], settings)
     standard = (False,)
-    score = settings.get("head_score", "entropy")
     if experiment == "baseline":
         return [(InterventionSpec(kind="none"), standard)]
     if experiment == "attention_ablated":
-        return [(_topk(0, phase, score), standard) for phase in settings["phases"]]
+        return [(_topk(0, phase, s.head_score), standard) for phase in s.phases]
     if experiment == "jrt":
         # Both prompts under one spec: run_retrieval replaces a spec's rows that are not in its trials.
-        return [(_topk(resolve_k(k, loaded), settings["phase"], score), (False, True)) for k in settings["k"]]
+        return [(_topk(resolve_k(k, loaded), s.phase, s.head_score), (False, True)) for k in s.k]
     if experiment == "exposure":
         # inside entropy top-k at the section's k and phase, as the authors ran it in their k loop (pred.py)
-        k = resolve_k(settings.get("k", "H"), loaded)
+        k = resolve_k(s.k, loaded)
         return [
             (
                 InterventionSpec(
                     kind="entropy_topk",
                     k=k,
-                    phase=settings.get("phase", "generation"),
-                    head_score=score,
+                    phase=s.phase,
+                    head_score=s.head_score,
                     generation_mode=g,
                     prefill_mode=p,
-                    exposure_rule=settings.get("rule", "authors"),
+                    exposure_rule=s.rule,
                 ),
                 standard,
             )
-            for g in settings["generation_modes"]
-            for p in settings["prefill_modes"]
+            for g in s.generation_modes
+            for p in s.prefill_modes
         ]
     if experiment == "controls":
         specs = []
-        if settings.get("single_layer", True):
+        if s.single_layer:
             for layer in loaded.adapter.attention_layers(loaded.model):
-                specs.append(
-                    InterventionSpec(
-                        kind="layer_ablation", layers=(layer.layer_index,), phase=settings["phase"]
-                    )
-                )
-        if settings.get("mixer_layers", True):
+                specs.append(InterventionSpec(kind="layer_ablation", layers=(layer.layer_index,), phase=s.phase))
+        if s.mixer_layers:
             for layer in loaded.adapter.mixer_layers(loaded.model):
-                specs.append(
-                    InterventionSpec(
-                        kind="mixer_ablation", layers=(layer.layer_index,), phase=settings["phase"]
-                    )
-                )
+                specs.append(InterventionSpec(kind="mixer_ablation", layers=(layer.layer_index,), phase=s.phase))
         return [(spec, standard) for spec in specs]
-    if experiment == "sparsity_sweep":
-        return [(spec, standard) for spec in sweep_specs(settings, loaded, head_scores)]
-    raise ConfigError(
-        f"unknown retrieval experiment {experiment!r}; choose from {', '.join(RETRIEVAL_EXPERIMENTS)}"
-    )
+    return [(spec, standard) for spec in sweep_specs(s, loaded, head_scores)]  # sparsity_sweep
+
+
+def check_experiment(experiment: str) -> None:
+    """A retrieval experiment's name (its output file's stem), refused when unknown."""
+    if experiment not in RETRIEVAL_EXPERIMENTS:
+        raise ConfigError(
+            f"unknown retrieval experiment {experiment!r}; choose from {', '.join(RETRIEVAL_EXPERIMENTS)}"
+        )
 
 
 def sweep_specs(
-    settings: Mapping[str, Any], loaded: LoadedModel, head_scores: pl.DataFrame | None
+    settings: Mapping[str, Any] | Any, loaded: LoadedModel, head_scores: pl.DataFrame | None
 ) -> list[InterventionSpec]:
     """E4: entropy top-k at each k; random-k and static heads at each k strictly between 0 and H
     (at 0 and H every rule keeps the same heads: none / all)."""
     from hybrid_retrieval.head_scores import static_heads_from_scores
 
+    s = as_settings("sparsity_sweep", settings)
     h = num_heads(loaded)
-    ks = (
-        list(range(h + 1))
-        if settings["k"] == "all"
-        else sorted({resolve_k(k, loaded) for k in settings["k"]})
-    )
-    random_cfg = settings.get("random_k", {"enabled": False})
-    static_cfg = settings.get("static_heads", {"enabled": False})
-    if static_cfg.get("enabled") and head_scores is None:
+    ks = list(range(h + 1)) if s.k == "all" else sorted({resolve_k(k, loaded) for k in s.k})
+    if s.static_heads.enabled and head_scores is None:
         raise ConfigError(
             "the static-heads control needs the head scores (results/{model}/heads/scores.parquet)"
         )
     specs = []
-    for phase in settings["phases"]:
+    for phase in s.phases:
         for k in ks:
-            specs.append(_topk(k, phase, settings.get("head_score", "entropy")))
+            specs.append(_topk(k, phase, s.head_score))
             if not 0 < k < h:
                 continue
-            if random_cfg.get("enabled"):
-                specs += [
-                    InterventionSpec(kind="random_k", k=k, phase=phase, seed=s) for s in random_cfg["seeds"]
-                ]
-            if static_cfg.get("enabled"):
-                heads = static_heads_from_scores(
-                    head_scores, k, rank_by=static_cfg.get("rank_by", "entropy_rank")
-                )
+            if s.random_k.enabled:
+                specs += [InterventionSpec(kind="random_k", k=k, phase=phase, seed=seed) for seed in s.random_k.seeds]
+            if s.static_heads.enabled:
+                heads = static_heads_from_scores(head_scores, k, rank_by=s.static_heads.rank_by)
                 specs.append(InterventionSpec(kind="static_heads", heads=heads, phase=phase))
     return specs
 
@@ -280,10 +284,10 @@ def run_experiment(
     model_dir: str | os.PathLike[str],
     experiment: str,
     *,
-    model: Mapping[str, Any],
-    grid: Mapping[str, Any],
-    haystack: Mapping[str, Any],
-    settings: Mapping[str, Any],
+    model: Mapping[str, Any] | ModelParams,
+    grid: Mapping[str, Any] | Grid,
+    haystack: Mapping[str, Any] | Haystack,
+    settings: Mapping[str, Any] | Any,
     out_path: str | os.PathLike[str],
     haystack_dir: str | os.PathLike[str] | None = None,
     head_scores_path: str | os.PathLike[str] | None = None,
@@ -305,10 +309,10 @@ def run_experiment(
     of every trial, beside `out_path` (`prompt_log`, keyed by the rows' prompt_hash)."""
     check_limit(limit)
     started = time.monotonic()
-    if experiment not in RETRIEVAL_EXPERIMENTS:
-        raise ConfigError(
-            f"unknown retrieval experiment {experiment!r}; choose from {', '.join(RETRIEVAL_EXPERIMENTS)}"
-        )
+    check_experiment(experiment)
+    # The params as the schema's models, before the model loads: a bad value fails here, in one line.
+    model, grid, haystack = as_model_params(model), as_grid(grid), as_haystack(haystack)
+    settings = as_settings(EXPERIMENT_SECTIONS[experiment], settings)
     loaded = load(model_dir, model, device=device, threads=threads)
     scores = pl.read_parquet(head_scores_path) if head_scores_path else None
     conditions = experiment_specs(experiment, settings, loaded, head_scores=scores)
@@ -326,15 +330,15 @@ def run_experiment(
         from hybrid_retrieval.prompt_log import write_prompts as write_prompt_log
 
         log.info("prompts -> %s", write_prompt_log([t for jrt in trials for t in trials[jrt]], out_path))
-    boundary = resolve_prefill_boundary(model.get("prefill_boundary", "auto"), loaded)
+    boundary = resolve_prefill_boundary(model.prefill_boundary, loaded)
     first = [t for jrt in trials for t in trials[jrt]][:1]
     if first:  # the canary: the interventions act in every phase used, before any row is written
         check_interventions(loaded, first[0].input_ids, canary_phases(s for s, _ in conditions), boundary)
     if progress_path == "auto":
         progress_path = progress_file(
             out_path,
-            experiment=experiment, model=dict(model), grid=dict(grid), haystack=dict(haystack),
-            settings=dict(settings), revision=loaded.revision, prefill_boundary=boundary,
+            experiment=experiment, model=model.model_dump(mode="json"), grid=grid.model_dump(mode="json"),
+            haystack=haystack.model_dump(mode="json"), settings=settings.model_dump(mode="json"), revision=loaded.revision, prefill_boundary=boundary,
             head_scores=_file_digest(head_scores_path), code=retrieval_code_digest(),
             **({} if limit is None else {"limit": limit}),
         )  # fmt: skip
@@ -350,11 +354,11 @@ def run_experiment(
             [t for jrt in kinds for t in trials[jrt]],
             specs,
             experiment=experiment,
-            max_new_tokens=int(grid["max_new_tokens"]),
-            batch_size=int(grid["batch_size"]),
+            max_new_tokens=grid.max_new_tokens,
+            batch_size=grid.batch_size,
             out_path=work,
             prefill_boundary=boundary,
-            scoring=grid.get("scoring", "authors"),
+            scoring=grid.scoring,
             checkpoint_every=1 if progress_path is not None else 10,
         )
         for spec in specs:
@@ -404,10 +408,10 @@ def progress_file(out_path: str | os.PathLike[str], **params: Any) -> Path:
 def run_head_scores(
     model_dir: str | os.PathLike[str],
     *,
-    model: Mapping[str, Any],
-    grid: Mapping[str, Any],
-    haystack: Mapping[str, Any],
-    settings: Mapping[str, Any],
+    model: Mapping[str, Any] | ModelParams,
+    grid: Mapping[str, Any] | Grid,
+    haystack: Mapping[str, Any] | Haystack,
+    settings: Mapping[str, Any] | Any,
     out_path: str | os.PathLike[str],
     haystack_dir: str | os.PathLike[str] | None = None,
     device: str = "cpu",
@@ -418,28 +422,25 @@ def run_head_scores(
     from hybrid_retrieval.head_scores import head_scores
 
     check_limit(limit)
+    model, grid, haystack = as_model_params(model), as_grid(grid), as_haystack(haystack)
+    s = as_settings("head_scores", settings)
     loaded = load(model_dir, model, device=device, threads=threads)
     trials = grid_trials(loaded, grid, haystack, prompt_variants(model), haystack_dir=haystack_dir)[:limit]
-    if trials:  # the canary, before any row is written
-        boundary = resolve_prefill_boundary(model.get("prefill_boundary", "auto"), loaded)
-        check_interventions(loaded, trials[0].input_ids, canary_phases([_topk(0, settings["phase"])]), boundary)
-    table = head_scores(
-        loaded,
-        trials,
-        phase=settings["phase"],
-        max_answer_tokens=int(settings["max_answer_tokens"]),
-        out_path=out_path,
-    )
+    if trials:  # the canary (every head ablated in the phase), before any row is written
+        boundary = resolve_prefill_boundary(model.prefill_boundary, loaded)
+        canary = InterventionSpec(kind="entropy_topk", k=0, phase=s.phase)
+        check_interventions(loaded, trials[0].input_ids, canary_phases([canary]), boundary)
+    table = head_scores(loaded, trials, phase=s.phase, max_answer_tokens=s.max_answer_tokens, out_path=out_path)
     return mark_limited(table, limit, out_path)
 
 
 def run_recording(
     model_dir: str | os.PathLike[str],
     *,
-    model: Mapping[str, Any],
-    grid: Mapping[str, Any],
-    haystack: Mapping[str, Any],
-    settings: Mapping[str, Any],
+    model: Mapping[str, Any] | ModelParams,
+    grid: Mapping[str, Any] | Grid,
+    haystack: Mapping[str, Any] | Haystack,
+    settings: Mapping[str, Any] | Any,
     out_path: str | os.PathLike[str],
     haystack_dir: str | os.PathLike[str] | None = None,
     device: str = "cpu",
@@ -451,18 +452,20 @@ def run_recording(
     from hybrid_retrieval.recording import record_attention
 
     check_limit(limit)
+    model, grid, haystack = as_model_params(model), as_grid(grid), as_haystack(haystack)
+    s = as_settings("recordings", settings)
     loaded = load(model_dir, model, device=device, threads=threads)
     trials = grid_trials(loaded, grid, haystack, prompt_variants(model), haystack_dir=haystack_dir)
-    chosen = trials[: int(settings["max_trials"])][:limit]
-    spec = _topk(resolve_k(settings["k"], loaded), settings["phase"], settings.get("head_score", "entropy"))
-    boundary = resolve_prefill_boundary(model.get("prefill_boundary", "auto"), loaded)
+    chosen = trials[: s.max_trials][:limit]
+    spec = _topk(resolve_k(s.k, loaded), s.phase, s.head_score)
+    boundary = resolve_prefill_boundary(model.prefill_boundary, loaded)
     if chosen:  # the canary, before any row is written
         check_interventions(loaded, chosen[0].input_ids, canary_phases([spec]), boundary)
     table = record_attention(
         loaded,
         chosen,
         spec,
-        max_new_tokens=int(settings["max_new_tokens"]),
+        max_new_tokens=s.max_new_tokens,
         out_path=out_path,
         prefill_boundary=boundary,
     )
@@ -477,7 +480,7 @@ def first_per_subject(subjects: Mapping[str, Sequence[Any]], limit: int | None) 
 def run_mmlu(
     model_dir: str | os.PathLike[str],
     *,
-    model: Mapping[str, Any],
+    model: Mapping[str, Any] | ModelParams,
     dataset: str,
     k: int | str,
     num_shots: int,
@@ -497,6 +500,7 @@ def run_mmlu(
     from hybrid_retrieval.tasks.mmlu import dataset_label, load_mc_dataset
 
     check_limit(limit)
+    model = as_model_params(model)
     loaded = load(model_dir, model, device=device, threads=threads)
     source = Path(model_dir) / "mc" if dataset == "toy" else dataset
     data = load_mc_dataset(source)
@@ -505,7 +509,7 @@ def run_mmlu(
     caps = [n for n in (max_questions_per_subject, limit) if n]
     questions = first_per_subject(data["test"], min(caps) if caps else None)
     dev = data.get("dev", {})
-    chat = bool(model.get("chat_template", False)) if chat_template is None else bool(chat_template)
+    chat = model.chat_template if chat_template is None else bool(chat_template)
     spec = _topk(resolve_k(k, loaded), "all", head_score)  # no generation step in multiple choice: prefill=True
     if questions:  # the canary on the first question's prompt (prefill only), before any row is written
         first = encode_questions(loaded.tokenizer, questions[:1], dev, num_shots=int(num_shots), chat_template=chat)
@@ -523,7 +527,3 @@ def run_mmlu(
     )
     return mark_limited(table, limit, out_path)
 
-
-def models_in(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Model names of `results/{model}/...` paths, sorted and unique (the models a config ran)."""
-    return sorted({Path(p).parts[-3] for p in paths})

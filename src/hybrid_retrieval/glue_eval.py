@@ -25,6 +25,7 @@ from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.multiple_choice import encode_pair, score_choices
 from hybrid_retrieval.progress import duration
+from hybrid_retrieval.rows import GLUE_ROW_SCHEMA  # the columns of a GLUE row
 from hybrid_retrieval.tasks.glue import (
     DEFAULT_FEWSHOT_SEED,
     GlueData,
@@ -35,31 +36,6 @@ from hybrid_retrieval.tasks.glue import (
 )
 
 log = logging.getLogger(__name__)
-
-GLUE_ROW_SCHEMA: dict[str, pl.DataType] = {
-    "model": pl.String(),
-    "revision": pl.String(),
-    "dataset": pl.String(),
-    "task": pl.String(),
-    "split": pl.String(),
-    "condition": pl.String(),
-    "intervention_hash": pl.String(),
-    "kind": pl.String(),
-    "k": pl.Int64(),
-    "num_heads": pl.Int64(),
-    "kept_fraction": pl.Float64(),
-    "phase": pl.String(),
-    "doc_id": pl.Int64(),
-    "label": pl.Int64(),
-    "prediction": pl.Int64(),
-    "correct": pl.Boolean(),
-    "logprobs": pl.List(pl.Float64()),
-    "shot_ids": pl.List(pl.Int64()),
-    "num_shots": pl.Int64(),
-    "fewshot_seed": pl.Int64(),
-    "chat_template": pl.Boolean(),
-    "package_version": pl.String(),
-}
 
 
 def score_glue(
@@ -167,12 +143,13 @@ def run_glue(
     """E5 (GLUE): one task's validation split, `num_shots` shots from train, entropy top-k at every
     position (the paper's prefill=True). `dataset`: the workflow's snapshot record (`snapshot.json` of
     rule download_dataset) or a nyu-mll/glue snapshot directory."""
+    from hybrid_retrieval.config import as_model_params
     from hybrid_retrieval.experiments import _topk, load, resolve_k
 
     root, label = resolve_source(dataset)
     data = load_glue_task(root, task, with_train=int(num_shots) > 0)  # data errors before the model loads
     loaded = load(model_dir, model, device=device, threads=threads)
-    chat = bool(model.get("chat_template", False)) if chat_template is None else bool(chat_template)
+    chat = as_model_params(model).chat_template if chat_template is None else bool(chat_template)
     spec = _topk(resolve_k(k, loaded), "all", head_score)
     return score_glue(
         loaded,

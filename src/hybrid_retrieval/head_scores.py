@@ -20,6 +20,7 @@ import torch
 from hybrid_retrieval.errors import ConfigError, DataError
 from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.retention import smallest_k_keeping  # noqa: F401  (moved; torch-free for aggregate)
+from hybrid_retrieval.rows import HEAD_SCORE_SCHEMA  # the columns of a head-score row
 
 HeadKey = tuple[int, int]  # (layer_index, head)
 
@@ -152,7 +153,7 @@ def head_scores(
     df = df.with_columns(
         (pl.col("mean_entropy").rank("ordinal") - 1).cast(pl.Int64).alias("entropy_rank"),
         (pl.col("ablation_drop").rank("ordinal", descending=True) - 1).cast(pl.Int64).alias("ablation_rank"),
-    )
+    ).cast(HEAD_SCORE_SCHEMA)
     if out_path is not None:
         write_parquet(df, Path(out_path))
     return df

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hybrid_retrieval.errors import HybridRetrievalError
+from hybrid_retrieval.filenames import REVISION_FILE, SNAPSHOT_FILE
 from hybrid_retrieval.io import write_json
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ MODEL_PATTERNS = ["*.json", "*.safetensors", "*.model", "tokenizer*", "*.jinja"]
 # Dataset snapshots: the hub's parquet layout (<config>/<split>-*.parquet) and the README front matter
 # that maps configs to files.
 DATASET_PATTERNS = ["*.parquet", "**/*.parquet", "README.md", "*.json"]
-SNAPSHOT_RECORD = "snapshot.json"
+SNAPSHOT_RECORD = SNAPSHOT_FILE  # hybrid_retrieval.filenames
 
 
 class HubError(HybridRetrievalError):
@@ -265,7 +266,7 @@ def download_snapshot_to(
 
 
 # ------------------------------------------------------------------------------------- model snapshots
-REVISION_FILE = "revision.txt"  # the commit, read by models.loading.load_model into every result row
+# REVISION_FILE (hybrid_retrieval.filenames): the commit, read by models.loading.load_model into every result row
 WEIGHTS = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")

@@ -28,6 +28,7 @@ from hybrid_retrieval import __version__
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.progress import Progress, duration
+from hybrid_retrieval.rows import MC_SCHEMA  # the columns of a multiple-choice row
 from hybrid_retrieval.tasks.mmlu import LETTERS, MCQuestion, answer_continuations, format_prompt, select_shots
 
 
@@ -281,8 +282,7 @@ def score_multiple_choice(
                 "package_version": package_version,
             }
         )
-    schema = {"k": pl.Int64, "kept_fraction": pl.Float64}
-    df = pl.DataFrame(rows, schema_overrides=schema, infer_schema_length=None).sort("subject", "question_id")
+    df = pl.DataFrame(rows, schema=MC_SCHEMA).sort("subject", "question_id")
     if out_path is not None:
         write_parquet(df, Path(out_path))
     correct = int(df["correct"].sum())

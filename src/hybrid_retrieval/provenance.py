@@ -19,11 +19,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from hybrid_retrieval.filenames import TOY_METADATA_FILE
 from hybrid_retrieval.io import write_json
 from hybrid_retrieval.numerics import DEFAULT_MODE, cpu_flags, cpu_model, numerics_state
 
 PROVENANCE_FILE = "provenance.json"
-TOY_METADATA_FILE = "toy_metadata.json"  # models.toy.METADATA_FILE (not imported: that module loads torch)
 
 # The packages whose versions decide the numbers (and the report's own toolchain).
 REPORTED_PACKAGES = (

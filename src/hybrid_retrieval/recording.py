@@ -22,17 +22,7 @@ import torch
 
 from hybrid_retrieval.errors import ConfigError, DataError
 from hybrid_retrieval.io import write_parquet
-
-SCHEMA = {
-    "model": pl.String,
-    "trial_id": pl.String,
-    "step": pl.Int32,
-    "layer_index": pl.Int16,
-    "head": pl.Int16,
-    "entropy": pl.Float32,
-    "kept": pl.Boolean,
-    "needle_mass": pl.Float32,
-}
+from hybrid_retrieval.rows import RECORDING_SCHEMA
 
 
 @torch.inference_mode()
@@ -94,7 +84,7 @@ def _record_trial(
             "kept": np.concatenate([c[3] for c in chunks]),
             "needle_mass": np.concatenate([c[4] for c in chunks]),
         }
-    ).cast(SCHEMA)
+    ).cast(RECORDING_SCHEMA)
 
 
 def record_attention(

@@ -87,11 +87,16 @@ def test_sweep_has_controls_strictly_between_0_and_h(loaded) -> None:
 
 
 def test_prompt_variants_and_haystack_sources(tmp_path) -> None:
-    assert prompt_variants({"chat_template": True}, jrt=True) == "chat_jrt"
-    assert prompt_variants({}) == "base"
+    model = {"name": "tiny", "dtype": "float32", "chat_template": False, "prefill_boundary": "auto"}
+    assert prompt_variants({**model, "chat_template": True}, jrt=True) == "chat_jrt"
+    assert prompt_variants(model) == "base"
+    with pytest.raises(ConfigError, match="model parameters are invalid .*chat_template: Field required"):
+        prompt_variants({"name": "tiny", "dtype": "float32", "prefill_boundary": "auto"})  # no default re-typed
     hay, needles = haystack_sources({"kind": "synthetic", "language_seed": 3, "seed": 1}, None)
     assert hay.haystack_id == "synthetic-3-1" and needles.needle_id == "synthetic-3"
     with pytest.raises(ConfigError, match="needs the essays"):
         haystack_sources({"kind": "paul_graham"}, None)
-    with pytest.raises(ConfigError, match="not supported"):
+    with pytest.raises(ConfigError, match="haystack parameters are invalid .*kind: Input should be 'synthetic' or"):
         haystack_sources({"kind": "web"}, None)
+    with pytest.raises(ConfigError, match="needs its language_seed"):
+        haystack_sources({"kind": "synthetic"}, None)

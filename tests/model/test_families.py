@@ -326,8 +326,10 @@ def _job(model_dir, out_path, monkeypatch: pytest.MonkeyPatch, *, canary: bool =
     return experiments.run_experiment(
         model_dir,
         "attention_ablated",
-        model={"name": "tiny", "dtype": "float32", "chat_template": False},
-        grid={"max_new_tokens": 3, "batch_size": 2, "frame_reserve": 20, "seed": 0},
+        model={"name": "tiny", "dtype": "float32", "chat_template": False, "prefill_boundary": "auto"},
+        # the grid's cells are tiny_trials' (grid_trials is replaced above)
+        grid={"context_lengths": [48, 64], "depths": [0, 100], "max_new_tokens": 3, "batch_size": 2,
+              "frame_reserve": 20, "seed": 0},
         haystack={"kind": "synthetic", "language_seed": 0},
         settings={"phases": ["generation", "all"]},
         out_path=out_path,
@@ -365,7 +367,8 @@ def test_mmlu_jobs_run_the_prefill_canary(tiny_model_dirs, tmp_path, monkeypatch
     real = experiments.check_interventions
     monkeypatch.setattr(experiments, "check_interventions", lambda *a: calls.append(a[2:]) or real(*a))
     table = experiments.run_mmlu(
-        tiny_model_dirs["jamba"], model={"name": "tiny", "dtype": "float32"}, dataset="x.parquet", k=0,
+        tiny_model_dirs["jamba"], model={"name": "tiny", "dtype": "float32", "chat_template": False, "prefill_boundary": "auto"},
+        dataset="x.parquet", k=0,
         num_shots=1, chat_template=False, batch_size=2, out_path=tmp_path / "mmlu.parquet",
     )  # fmt: skip
     assert calls == [(("prefill",), "whole_prompt")] and table.height == 3

@@ -36,8 +36,9 @@ def slow_decode(*args, **kwargs):
 evaluate.decode = slow_decode
 experiments.run_experiment(
     model_dir, "exposure",
-    model={{"name": "tiny", "dtype": "float32", "chat_template": False}},
-    grid={{"max_new_tokens": 4, "batch_size": 2, "frame_reserve": 20, "seed": 0}},
+    model={{"name": "tiny", "dtype": "float32", "chat_template": False, "prefill_boundary": "auto"}},
+    grid={{"context_lengths": [48, 64, 80], "depths": [0, 50, 100], "max_new_tokens": 4, "batch_size": 2,
+          "frame_reserve": 20, "seed": 0}},
     haystack={{"kind": "synthetic", "language_seed": 0}},
     settings={{"generation_modes": ["keep", "omit"], "prefill_modes": ["keep", "follow"]}},
     out_path=out,

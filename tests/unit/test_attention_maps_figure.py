@@ -14,8 +14,8 @@ import vl_convert as vlc
 from hybrid_retrieval.attention_maps import SUMMARY_SCHEMA, probe_files, probe_name, summary_table
 from hybrid_retrieval.config import load_config
 from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.report.captions import FIGURE_CAPTIONS
 from hybrid_retrieval.report.figures import (
-    FIGURE_CAPTIONS,
     VL_VERSION,
     attention_map_grid,
     build_figures,

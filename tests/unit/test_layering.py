@@ -83,3 +83,51 @@ write_paper_sources(tables_dir=root / "tables", claims_csv=root / "claims.csv", 
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "tables" / "sparsity_threshold.parquet").is_file()
     assert (tmp_path / "index.html").is_file() and (tmp_path / "generated" / "macros.tex").is_file()
+
+
+# The schema is a leaf: the Snakefile loads it at parse time, and the analysis code reads it (not the reverse).
+ANALYSIS_MODULES = ("hybrid_retrieval.claims", "hybrid_retrieval.aggregate", "hybrid_retrieval.report")
+
+
+def test_config_imports_no_analysis_code():
+    config_dir = SRC / "hybrid_retrieval" / "config"
+    assert (config_dir / "__init__.py").is_file()
+    reaching = {
+        (path.name, name)
+        for path in config_dir.glob("*.py")
+        for name in _imports(path)
+        if name.startswith(ANALYSIS_MODULES) or name.split(".")[0] in PARSE_FREE
+    }
+    assert not reaching
+
+
+# What the Snakefile must parse and plan without: analysis, plotting and model libraries (seconds of
+# import each, and not installed in every environment a dry run happens in).
+PARSE_FREE = ("polars", "altair", "vl_convert", "torch")
+
+PARSE_PROBE = """
+import atexit, json, sys
+atexit.register(lambda: print("IMPORTED=" + json.dumps(sorted({m.split(".")[0] for m in sys.modules}))))
+from snakemake.cli import main
+sys.argv = ["snakemake", "--dry-run", "--quiet", "all", "-s", sys.argv[1], "--directory", sys.argv[2], "--cores", "1"]
+main()
+"""
+
+
+def test_snakefile_parses_without_polars_altair_or_torch(tmp_path):
+    """A dry run of the default config (the Snakefile parsed, common.smk's constants read, the DAG planned)
+    in a fresh interpreter leaves Polars, Altair, vl-convert and torch unimported."""
+    import json
+    import subprocess
+    import sys
+
+    snakefile = SRC.parent / "Snakefile"
+    proc = subprocess.run(
+        [sys.executable, "-c", PARSE_PROBE, str(snakefile), str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [line] = [line for line in proc.stdout.splitlines() if line.startswith("IMPORTED=")]
+    imported = set(json.loads(line.removeprefix("IMPORTED=")))
+    assert {"snakemake", "hybrid_retrieval", "pydantic"} <= imported  # the probe saw the parse
+    assert not imported & set(PARSE_FREE), sorted(imported & set(PARSE_FREE))

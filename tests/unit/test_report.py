@@ -13,7 +13,8 @@ import synthetic_results as fx  # noqa: E402
 from hybrid_retrieval.aggregate import aggregate  # noqa: E402
 from hybrid_retrieval.claims import evaluate_claims  # noqa: E402
 from hybrid_retrieval.errors import ConfigError  # noqa: E402
-from hybrid_retrieval.report.figures import FIGURE_CAPTIONS, build_figures, chart_spec, write_figures  # noqa: E402
+from hybrid_retrieval.report.captions import FIGURE_CAPTIONS  # noqa: E402
+from hybrid_retrieval.report.figures import build_figures, chart_spec, write_figures  # noqa: E402
 from hybrid_retrieval.report.render import read_benchmarks, render_report  # noqa: E402
 
 

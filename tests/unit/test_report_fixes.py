@@ -19,9 +19,8 @@ import synthetic_results as fx  # noqa: E402
 from hybrid_retrieval.aggregate import aggregate  # noqa: E402
 from hybrid_retrieval.claims import evaluate_claims  # noqa: E402
 from hybrid_retrieval.deviations import DEVIATIONS  # noqa: E402
+from hybrid_retrieval.report.captions import FIGURE_CAPTIONS, HEAD_METRICS  # noqa: E402
 from hybrid_retrieval.report.figures import (  # noqa: E402
-    FIGURE_CAPTIONS,
-    HEAD_METRICS,
     REPORT_WIDTH,
     RETENTION_MEASURE,
     RETRIEVAL_MEASURE,

@@ -13,7 +13,7 @@ import synthetic_results as fx  # noqa: E402
 
 from hybrid_retrieval.aggregate import aggregate  # noqa: E402
 from hybrid_retrieval.claims import evaluate_claims  # noqa: E402
-from hybrid_retrieval.report.figures import FIGURE_CAPTIONS  # noqa: E402
+from hybrid_retrieval.report.captions import FIGURE_CAPTIONS  # noqa: E402
 from hybrid_retrieval.report.render import render_report  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

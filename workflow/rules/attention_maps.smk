@@ -1,7 +1,7 @@
 # Raw attention maps on the probe prompts (experiments.attention_maps; hybrid_retrieval.attention_maps):
 # per model one float16 npz per probe, then their key-binned summary for the report's figure.
 
-from hybrid_retrieval.attention_maps import probe_name
+from hybrid_retrieval.filenames import probe_name
 
 ATTENTION_PROBES = [
     probe_name(p.context_length, p.depth) for p in CFG.experiments.attention_maps.probes

@@ -29,12 +29,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from hybrid_retrieval import hub
 from hybrid_retrieval.errors import ConfigError, HybridRetrievalError, ModelLoadError
+from hybrid_retrieval.filenames import REVISION_FILE, TOY_METADATA_FILE
 from hybrid_retrieval.io import write_text
 from hybrid_retrieval.models.base import ArchitectureAdapter
 from hybrid_retrieval.models.registry import get_adapter
 
-REVISION_FILE = "revision.txt"
-SNAPSHOT_FILE = "snapshot.json"  # {repo_id, revision, commit, path} of a hub snapshot
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # Everything from_pretrained needs and nothing that could execute (no *.py, no pickled *.bin): configs,
 # safetensors, tokenizer files, chat templates (*.jinja).
@@ -84,9 +83,6 @@ class LoadedModel:
     adapter: ArchitectureAdapter
     name: str
     revision: str  # hub commit sha, or "toy-"/"local-" + sha256[:12] of the weights
-
-
-TOY_METADATA_FILE = "toy_metadata.json"  # models.toy.METADATA_FILE (not imported: models.toy pulls training code)
 
 
 def _weights_cache_file() -> Path:

@@ -20,6 +20,7 @@ import vl_convert as vlc
 from hybrid_retrieval.aggregate import read_table
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import atomic_path, write_json, write_text
+from hybrid_retrieval.report.captions import HEAD_METRICS
 from hybrid_retrieval.report.families import model_label, several
 
 # Vega-Lite major.minor matching the schema altair writes, for vl-convert and the embedded JS bundle.
@@ -36,12 +37,6 @@ FULL_LEGEND = alt.Legend(labelLimit=0, orient="bottom", direction="vertical")
 REPORT_WIDTH = 1168
 HEATMAP_MAX_PANELS = (REPORT_WIDTH - 200) // 72  # 60 px panels and their spacing side by side: 13
 # The head maps' panels, top to bottom (the caption lists them in this order): column -> readable title.
-HEAD_METRICS = {
-    "mean_entropy": "mean attention entropy",
-    "kept_rate": "kept by the entropy rule",
-    "needle_mass": "attention mass on the needle",
-    "ablation_drop": "retrieval drop when ablated",
-}
 
 
 def _data(df: pl.DataFrame) -> alt.Data:
@@ -371,21 +366,6 @@ def attention_map_grid(maps: pl.DataFrame) -> alt.FacetChart | None:
     )
 
 
-FIGURE_CAPTIONS = {
-    "heatmaps_baseline": "Mean retrieval score over context length and needle depth, all heads intact (E1).",
-    "heatmaps_attention_ablated": "The same grid with every attention head ablated (k = 0, E2).",
-    "heatmaps_jrt": "Standard vs Just-Read-Twice prompts at k = 0, 1, 2 (E3).",
-    "ablation_bars": "Exact retrieval with 95% Wilson intervals: baseline, attention ablation, JRT and our controls.",
-    "sparsity_tradeoff": "Fraction of heads kept vs exact retrieval and multiple-choice retention (E4, E5).",
-    "exposure_grid": "Exact retrieval per needle-exposure cell (E6): the needle hidden during generation kills retrieval.",
-    "head_maps": "Per attention head (layer x head), one row per metric, top to bottom: "
-    + "; ".join(HEAD_METRICS.values())
-    + " (E7; a row is absent when its metric was not measured).",
-    "attention_maps": "Raw attention maps on the probe prompts (experiments.attention_maps; the authors': 250 tokens "
-    "at depth 100%, 4096 at 0%): per attention layer and head, the post-softmax attention of each generated "
-    "step's query over the key positions (mean over the steps, before any intervention); the black bar left "
-    "of key 0: the share of steps the entropy rule kept the head (full width: every step); red: the needle.",
-}
 
 
 def _attention_maps_table(tables_dir: str | os.PathLike[str]) -> pl.DataFrame:

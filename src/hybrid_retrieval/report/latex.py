@@ -19,7 +19,7 @@ from hybrid_retrieval.aggregate import read_table
 from hybrid_retrieval.claims import read_claims
 from hybrid_retrieval.errors import HybridRetrievalError
 from hybrid_retrieval.io import atomic_path, write_text
-from hybrid_retrieval.report.figures import FIGURE_CAPTIONS
+from hybrid_retrieval.report.captions import FIGURE_CAPTIONS
 from hybrid_retrieval.report.tables import claims_view, latex_escape, latex_table, report_views
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,9 @@ from hybrid_retrieval.claims import criteria, parse_claims_config, read_claims
 from hybrid_retrieval.deviations import DEVIATIONS
 from hybrid_retrieval.io import write_text
 from hybrid_retrieval.provenance import REPORTED_PACKAGES, git_commit, package_versions  # noqa: F401
+from hybrid_retrieval.report.captions import FIGURE_CAPTIONS
 from hybrid_retrieval.report.families import model_families
-from hybrid_retrieval.report.figures import FIGURE_CAPTIONS, VL_VERSION, build_figures, chart_spec
+from hybrid_retrieval.report.figures import VL_VERSION, build_figures, chart_spec
 from hybrid_retrieval.report.tables import TableView, claims_view, family_summary_view, report_views
 
 log = logging.getLogger(__name__)

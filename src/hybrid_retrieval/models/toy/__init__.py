@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.filenames import TOY_METADATA_FILE
 from hybrid_retrieval.io import atomic_path, write_json
 from hybrid_retrieval.models.toy.checkpoint import CHECKPOINT_EVERY, TrainingCheckpoint
 from hybrid_retrieval.models.toy.corpus import ToyCorpus
@@ -75,7 +76,7 @@ __all__ = [
     "write_mc_csv",
 ]
 
-METADATA_FILE = "toy_metadata.json"
+METADATA_FILE = TOY_METADATA_FILE  # hybrid_retrieval.filenames
 
 
 def write_mc_csv(language: SyntheticLanguage, root: Path) -> None:
