@@ -156,7 +156,7 @@ def _run_experiment(args: argparse.Namespace, experiment: str, head_scores: str 
         threads=args.threads,
         out_path=_out(args, cfg, f"results/{args.model}/retrieval/{experiment}.parquet"),
         limit=args.limit,
-        write_prompts=args.write_prompts,
+        write_prompts=args.write_prompts or cfg.retrieval.write_prompts,
     )
 
 

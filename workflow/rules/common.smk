@@ -165,7 +165,14 @@ def retrieval_params(experiment):
         "device": CFG.device,
         "numerics": CFG.numerics,
         "code": CODE["retrieval"],
+        **write_prompts_param(),
     }
+
+
+def write_prompts_param():
+    """retrieval.write_prompts as a param only when on: switching it on reruns the retrieval jobs (to
+    write the prompts), and the default adds nothing to their params."""
+    return {"write_prompts": True} if CFG.retrieval.write_prompts else {}
 
 
 def grid_params(section):

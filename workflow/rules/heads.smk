@@ -48,6 +48,7 @@ rule run_sparsity_sweep:
         device=CFG.device,
         numerics=CFG.numerics,
         code=CODE["sweep"],
+        **write_prompts_param(),
     script:
         "../scripts/run_retrieval_experiment.py"
 

@@ -18,4 +18,5 @@ with script_job(globals()["snakemake"], numerics=True) as snakemake:
         device=snakemake.params.device,
         threads=snakemake.threads,
         out_path=snakemake.output[0],
+        write_prompts=snakemake.params.get("write_prompts", False),
     )

@@ -66,6 +66,14 @@ class Grid(Strict):
         description="needle insertion point moved back to the nearest preceding '.' token (authors) or to a "
         "'.' followed by whitespace ('sentence_end', deviation)",
     )
+    # Not part of the grid a rule receives (exclude=True: grid dumps leave it out, so it reruns nothing else);
+    # the retrieval rules take it as their own param when it is on.
+    write_prompts: bool = Field(
+        False,
+        exclude=True,
+        description="Also write the exact prompt of every trial beside each retrieval experiment's rows: "
+        "<out stem>.prompts.jsonl keyed by the rows' prompt_hash (as lm-eval's --log_samples; changes no row)",
+    )
 
 
 class GridOverride(Strict):
