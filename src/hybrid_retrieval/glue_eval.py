@@ -4,8 +4,9 @@ Prompts, few-shot draws and metrics are lm-eval's (`hybrid_retrieval.tasks.glue`
 come from the shared multiple-choice scorer (`multiple_choice.score_choices`), so the choice per document
 equals lm-eval's `simple_evaluate` on the same model (`tests/model/test_glue_lm_eval_agreement.py`).
 Rows: INTERFACES.md "GLUE"; the per-task metrics (acc, mcc, f1) are computed from them by
-`aggregate.glue_summary`. Like every model job, it first runs the intervention canary (`canary`) on its first
-document's prompt, in prefill (the only phase multiple choice has), before any row is written.
+`aggregate.glue_summary`. Like every model job, the score_glue job (`run_glue`) first runs the intervention
+canary (`canary`) on its first document's prompt, in prefill (the only phase multiple choice has), before any
+row is written.
 """
 
 from __future__ import annotations
@@ -50,8 +51,11 @@ def score_glue(
     max_docs: int | None = None,
     dataset: str = "glue",
     out_path: str | os.PathLike[str] | None = None,
+    canary: bool = False,
 ) -> pl.DataFrame:
-    """Score the first `max_docs` (None = all) validation documents of one task; rows in document order."""
+    """Score the first `max_docs` (None = all) validation documents of one task; rows in document order.
+    `canary`: first check on the first document's prompt that the interventions act (`canary`; the job
+    sets it; a model built outside `load_model`, e.g. with SDPA attention, would fail it by design)."""
     from hybrid_retrieval.interventions import model_fields
 
     if max_docs is not None and max_docs < 1:
@@ -69,7 +73,7 @@ def score_glue(
         "%s: %d of %d %s documents, %d shots (seed %d), chat template %s, %s",
         task.name, len(docs), len(data.docs), task.eval_split, num_shots, fewshot_seed, chat_template, spec.label(),
     )  # fmt: skip
-    if prompts:  # the canary on the first document's context (prefill only), before any row is written
+    if canary and prompts:  # on the first document's context (prefill only), before any row is written
         context, choices = prompts[0]
         check_interventions(
             loaded, encode_pair(loaded.tokenizer, context, choices[0])[0], ("prefill",), "whole_prompt"
@@ -162,6 +166,7 @@ def run_glue(
         max_docs=max_docs_per_task,
         dataset=label,
         out_path=out_path,
+        canary=True,
     )
 
 

@@ -15,7 +15,7 @@ import glue_fixture as fx  # noqa: E402
 from hybrid_retrieval.errors import ConfigError, DataError  # noqa: E402
 from hybrid_retrieval.glue_eval import GLUE_ROW_SCHEMA, run_glue  # noqa: E402
 
-MODEL = {"name": "tiny-jamba", "dtype": "float32", "chat_template": False}
+MODEL = {"name": "tiny-jamba", "dtype": "float32", "chat_template": False, "prefill_boundary": "auto"}
 
 
 @pytest.fixture(scope="module")
