@@ -405,6 +405,28 @@ def progress_file(out_path: str | os.PathLike[str], **params: Any) -> Path:
     return out_path.parent / ".progress" / f"{out_path.stem}.{key}.parquet"
 
 
+def _standard_trials(
+    section: str,
+    model_dir: str | os.PathLike[str],
+    model: Mapping[str, Any] | ModelParams,
+    grid: Mapping[str, Any] | Grid,
+    haystack: Mapping[str, Any] | Haystack,
+    settings: Mapping[str, Any] | Any,
+    haystack_dir: str | os.PathLike[str] | None,
+    device: str,
+    threads: int,
+    limit: int | None,
+) -> tuple[Any, LoadedModel, list[Trial], str]:
+    """The opening `run_head_scores` and `run_recording` share: the params as the schema's models, the model,
+    the grid's standard-prompt trials and the prefill boundary -> (settings, loaded, trials, boundary)."""
+    check_limit(limit)
+    model, grid, haystack = as_model_params(model), as_grid(grid), as_haystack(haystack)
+    s = as_settings(section, settings)
+    loaded = load(model_dir, model, device=device, threads=threads)
+    trials = grid_trials(loaded, grid, haystack, prompt_variants(model), haystack_dir=haystack_dir)
+    return s, loaded, trials, resolve_prefill_boundary(model.prefill_boundary, loaded)
+
+
 def run_head_scores(
     model_dir: str | os.PathLike[str],
     *,
@@ -421,13 +443,11 @@ def run_head_scores(
     """Per-head mean entropy and ablation effect on the grid's standard-prompt trials (`limit`: the first N)."""
     from hybrid_retrieval.head_scores import head_scores
 
-    check_limit(limit)
-    model, grid, haystack = as_model_params(model), as_grid(grid), as_haystack(haystack)
-    s = as_settings("head_scores", settings)
-    loaded = load(model_dir, model, device=device, threads=threads)
-    trials = grid_trials(loaded, grid, haystack, prompt_variants(model), haystack_dir=haystack_dir)[:limit]
+    s, loaded, trials, boundary = _standard_trials(
+        "head_scores", model_dir, model, grid, haystack, settings, haystack_dir, device, threads, limit
+    )
+    trials = trials[:limit]
     if trials:  # the canary (every head ablated in the phase), before any row is written
-        boundary = resolve_prefill_boundary(model.prefill_boundary, loaded)
         canary = InterventionSpec(kind="entropy_topk", k=0, phase=s.phase)
         check_interventions(loaded, trials[0].input_ids, canary_phases([canary]), boundary)
     table = head_scores(loaded, trials, phase=s.phase, max_answer_tokens=s.max_answer_tokens, out_path=out_path)
@@ -451,14 +471,11 @@ def run_recording(
     at most N of them)."""
     from hybrid_retrieval.recording import record_attention
 
-    check_limit(limit)
-    model, grid, haystack = as_model_params(model), as_grid(grid), as_haystack(haystack)
-    s = as_settings("recordings", settings)
-    loaded = load(model_dir, model, device=device, threads=threads)
-    trials = grid_trials(loaded, grid, haystack, prompt_variants(model), haystack_dir=haystack_dir)
+    s, loaded, trials, boundary = _standard_trials(
+        "recordings", model_dir, model, grid, haystack, settings, haystack_dir, device, threads, limit
+    )
     chosen = trials[: s.max_trials][:limit]
     spec = _topk(resolve_k(s.k, loaded), s.phase, s.head_score)
-    boundary = resolve_prefill_boundary(model.prefill_boundary, loaded)
     if chosen:  # the canary, before any row is written
         check_interventions(loaded, chosen[0].input_ids, canary_phases([spec]), boundary)
     table = record_attention(
