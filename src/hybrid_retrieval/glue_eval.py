@@ -26,7 +26,7 @@ from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.multiple_choice import encode_pair, score_choices
 from hybrid_retrieval.progress import duration
-from hybrid_retrieval.rows import GLUE_ROW_SCHEMA  # the columns of a GLUE row
+from hybrid_retrieval.rows import GLUE_ROW_SCHEMA, intervention_values  # the columns of a GLUE row
 from hybrid_retrieval.tasks.glue import (
     DEFAULT_FEWSHOT_SEED,
     GlueData,
@@ -82,20 +82,13 @@ def score_glue(
     started = time.monotonic()  # progress lines (count, rate, ETA) while scoring, then one result line
     scores = score_choices(loaded, prompts, spec=spec, batch_size=batch_size, label=label)
 
-    heads = model_fields(spec, loaded)  # num_heads, kept_fraction
     common: dict[str, Any] = {
         "model": loaded.name,
         "revision": loaded.revision,
         "dataset": dataset,
         "task": task.name,
         "split": task.eval_split,
-        "condition": spec.label(),
-        "intervention_hash": spec.spec_hash(),
-        "kind": spec.kind,
-        "k": spec.k,
-        "num_heads": heads["num_heads"],
-        "kept_fraction": heads["kept_fraction"],
-        "phase": spec.phase,
+        **intervention_values(spec.fields(), model_fields(spec, loaded)),
         "num_shots": num_shots,
         "fewshot_seed": fewshot_seed,
         "chat_template": chat_template,

@@ -28,7 +28,7 @@ from hybrid_retrieval import __version__
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.progress import Progress, duration
-from hybrid_retrieval.rows import MC_SCHEMA  # the columns of a multiple-choice row
+from hybrid_retrieval.rows import MC_SCHEMA, intervention_values  # the columns of a multiple-choice row
 from hybrid_retrieval.tasks.mmlu import LETTERS, MCQuestion, answer_continuations, format_prompt, select_shots
 
 
@@ -249,7 +249,7 @@ def score_multiple_choice(
     with apply_intervention(loaded, spec):
         scores = letter_logprobs(loaded.model, encoded, batch_size, label=label)
 
-    heads = model_fields(spec, loaded)  # num_heads, kept_fraction
+    condition = intervention_values(spec.fields(), model_fields(spec, loaded))
     package_version = __version__  # not importlib.metadata: per-rule envs do not install the package
     rows = []
     for e in encoded:
@@ -261,13 +261,7 @@ def score_multiple_choice(
                 "model": loaded.name,
                 "revision": loaded.revision,
                 "dataset": dataset,
-                "condition": spec.label(),
-                "intervention_hash": spec.spec_hash(),
-                "kind": spec.kind,
-                "k": spec.k,
-                "num_heads": heads["num_heads"],
-                "kept_fraction": heads["kept_fraction"],
-                "phase": spec.phase,
+                **condition,
                 "subject": q.subject,
                 "question_id": e.question_id,
                 "answer": q.answer,

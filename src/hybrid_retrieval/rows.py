@@ -9,6 +9,9 @@ once (`INTERVENTION_COLUMNS`). Imports Polars, never torch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import polars as pl
 
 # The condition a row ran under (interventions.InterventionSpec; num_heads and kept_fraction: model_fields).
@@ -140,6 +143,13 @@ ATTENTION_MAPS_SUMMARY_SCHEMA: dict[str, pl.DataType] = {
     "needle_start": pl.Int32(),
     "needle_end": pl.Int32(),
 }
+
+
+def intervention_values(spec_fields: Mapping[str, Any], heads: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's `INTERVENTION_COLUMNS`, in order, from `InterventionSpec.fields()` and
+    `interventions.model_fields(spec, loaded)` (num_heads, kept_fraction)."""
+    values = {**spec_fields, **heads}
+    return {name: values[name] for name in INTERVENTION_COLUMNS}
 
 
 def read_columns(schema: dict[str, pl.DataType], *names: str) -> dict[str, pl.DataType]:

@@ -69,3 +69,16 @@ def test_file_names_have_one_spelling() -> None:
     }
     assert {where for where, _ in spelled} == {"filenames.py"}, sorted(spelled)
     assert aggregate.TABLE_NAMES is filenames.TABLE_NAMES
+
+
+def test_intervention_values_are_the_spec_and_head_fields_in_column_order() -> None:
+    pytest.importorskip("torch")
+    from hybrid_retrieval.interventions import InterventionSpec
+
+    spec = InterventionSpec(kind="entropy_topk", k=2, phase="all", head_score="l2")
+    values = rows.intervention_values(spec.fields(), {"num_heads": 8, "kept_fraction": 0.25, "attention_window": None})
+    assert values == {
+        "condition": spec.label(), "intervention_hash": spec.spec_hash(), "kind": "entropy_topk", "k": 2,
+        "num_heads": 8, "kept_fraction": 0.25, "phase": "all",
+    }  # fmt: skip
+    assert list(values) == list(rows.INTERVENTION_COLUMNS)
