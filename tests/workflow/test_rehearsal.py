@@ -125,7 +125,7 @@ def test_rehearsal_through_olah_and_slurm(tmp_path: Path, capsys: pytest.Capture
         }
         assert set(hybrids.values()) == set(HYBRID_REPOS)
         for name, repo_id in hybrids.items():
-            for table in ("baseline", "attention_ablation", "exposure"):
+            for table in ("baseline", "attention_ablated", "exposure"):
                 rows = pl.read_parquet(run / f"results/{name}/retrieval/{table}.parquet")
                 assert rows.height and set(rows["revision"]) == {heads[f"models/{repo_id}"]}, (name, table)
         mmlu = pl.read_parquet(run / "results/jamba-mini-1.6/mmlu/top-5-heads.parquet")
