@@ -53,24 +53,10 @@ from hybrid_retrieval.tasks.niah import Trial, build_trials
 
 log = logging.getLogger(__name__)
 
-# A revision of 40 zeros marks a hub model whose commit is not pinned yet (config/paper.yaml).
-UNPINNED_REVISION = "0" * 40
 RETRIEVAL_EXPERIMENTS = tuple(EXPERIMENT_SECTIONS)  # baseline, attention_ablated, jrt, exposure, controls, sparsity_sweep
 
 
 # ------------------------------------------------------------------------------------------ model, trials
-
-
-def download_model(repo_id: str, revision: str, dest: str | os.PathLike[str]) -> Path:
-    """A hub snapshot at a pinned revision into `dest` (refuses the not-yet-pinned zero revision)."""
-    from hybrid_retrieval.models.loading import download_snapshot
-
-    if revision == UNPINNED_REVISION:
-        raise ConfigError(
-            f"the revision of {repo_id} is not pinned (40 zeros); set it to the commit sha listed at "
-            f"https://huggingface.co/{repo_id}/commits/main"
-        )
-    return download_snapshot(repo_id, revision, dest)
 
 
 def resolve_device(device: str) -> str:
