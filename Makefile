@@ -17,7 +17,7 @@ TORCH_INDEX ?=
 LOCK := requirements/lock.txt
 PIP_TOOLS ?= pip-tools==7.7.0
 
-.PHONY: seeds reproduce test test-unit system-deps lint clean-results reference check-reference slurm lock lock-deps rehearsal rehearsal-test config-file
+.PHONY: seeds toy-falcon-h1 reproduce test test-unit system-deps lint clean-results reference check-reference slurm lock lock-deps rehearsal rehearsal-test config-file
 
 # Every target that reads $(CONFIG) checks first that it exists: a typo is an error, never the default run.
 config-file:
@@ -102,3 +102,9 @@ rehearsal-test: $(STAMP) system-deps
 seeds: $(STAMP)
 	$(VENV)/bin/snakemake --configfile config/seeds.yaml --profile profiles/local --cores $(CORES)
 	$(HR) seed-table runs/seeds/results/claims.csv
+
+# Issue 24's contrast family: a FalconH1 toy (attention and Mamba2 side by side in every layer) through the
+# whole study in its own run folder (config/toy-falcon-h1.yaml; ~20 min on 2 cores, not part of reproduce).
+toy-falcon-h1: $(STAMP)
+	$(VENV)/bin/snakemake --configfile config/toy-falcon-h1.yaml --profile profiles/local --cores $(CORES)
+	@$(HR) summary --config config/toy-falcon-h1.yaml

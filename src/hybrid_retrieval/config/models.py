@@ -75,7 +75,7 @@ class ToyModel(Strict):
     """A tiny model of a real architecture, trained here on the synthetic language."""
 
     source: Literal["toy"] = Field(description="'toy': trained here on the synthetic language.")
-    arch: Literal["recurrent_gemma", "jamba"] = Field(description="Architecture: the real transformers class at toy size.")
+    arch: Literal["recurrent_gemma", "jamba", "falcon_h1"] = Field(description="Architecture: the real transformers class at toy size (falcon_h1: issue 24's contrast, config/toy-falcon-h1.yaml).")
     seed: int = Field(0, ge=0)  # also the seed of its synthetic language (vocabulary, needles, facts)
     training: ToyTraining = ToyTraining()
     dtype: Dtype = Field("float32", description="dtype of the weights when loaded.")

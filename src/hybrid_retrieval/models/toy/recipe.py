@@ -7,12 +7,14 @@ import inspect
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from transformers import JambaConfig, RecurrentGemmaConfig
+from transformers import FalconH1Config, JambaConfig, RecurrentGemmaConfig
 
 from hybrid_retrieval.errors import ConfigError, UnknownArchitectureError
 from hybrid_retrieval.tasks.synthetic import MC_SPLITS
 
-TOY_ARCHS: tuple[str, ...] = ("recurrent_gemma", "jamba")
+# recurrent_gemma and jamba are the paper's; falcon_h1 (attention and Mamba2 side by side in every layer) is
+# issue 24's contrast, trained by config/toy-falcon-h1.yaml, not by the default run.
+TOY_ARCHS: tuple[str, ...] = ("recurrent_gemma", "jamba", "falcon_h1")
 
 # Model sizes: small enough for a 2-core CPU, big enough to retrieve at 512 tokens.
 _MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -60,6 +62,25 @@ _MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         "mamba_d_conv": 4,
         # mambapy's parallel scan instead of the per-token Python loop.
         "use_mambapy": True,
+    },
+    "falcon_h1": {
+        # The Jamba toy's attention geometry (16 heads of dim 16, 2 KV heads, tied embeddings, hidden 128),
+        # in FalconH1's parallel layout: each of the 6 layers runs attention and a Mamba2 mixer (8 heads of
+        # dim 16, state 16, width 128) side by side, so every layer holds 16 heads and the sweep's k is
+        # per layer over 6 layers instead of 2. The mup multipliers stay at 1 (the plain architecture).
+        "hidden_size": 128,
+        "intermediate_size": 256,
+        "tie_word_embeddings": True,
+        "num_hidden_layers": 6,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "mamba_d_ssm": 128,
+        "mamba_n_heads": 8,
+        "mamba_d_head": 16,
+        "mamba_d_state": 16,
+        "mamba_expand": 1,
+        "mamba_chunk_size": 64,
     },
 }
 
@@ -139,14 +160,16 @@ _TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "compact_below": 129,
     },
 }
+# The FalconH1 toy trains on the Jamba toy's recipe (an SSM mixer that learns the copy and MC steps slowly).
+_TRAIN_DEFAULTS["falcon_h1"] = dict(_TRAIN_DEFAULTS["jamba"])
 
 _MIN_LENGTH, _MAX_LENGTH = 40, 8192
 LOSS_MEANS = ("token", "sequence")
 _MIN_EVAL_LENGTH = 48  # the base prompt frame around one needle
-_CONFIG_CLASSES = {"recurrent_gemma": RecurrentGemmaConfig, "jamba": JambaConfig}
+CONFIG_CLASSES = {"recurrent_gemma": RecurrentGemmaConfig, "jamba": JambaConfig, "falcon_h1": FalconH1Config}
 # Attributes the modeling code reads beside the config class's own fields: `JambaAttention` takes
 # `config.head_dim` when set (else hidden / heads), and it round-trips through config.json.
-_EXTRA_MODEL_FIELDS = {"recurrent_gemma": set(), "jamba": {"head_dim"}}
+_EXTRA_MODEL_FIELDS = {"recurrent_gemma": set(), "jamba": {"head_dim"}, "falcon_h1": {"head_dim"}}
 
 
 def make_config(arch: str, **overrides: Any) -> ToyTrainConfig:
@@ -169,12 +192,12 @@ def make_config(arch: str, **overrides: Any) -> ToyTrainConfig:
     config = ToyTrainConfig(**values)
     _validate(config)
     # transformers configs swallow unknown keyword arguments silently: a typo would train the default size.
-    allowed = set(inspect.signature(_CONFIG_CLASSES[arch].__init__).parameters) - {"self", "kwargs"}
+    allowed = set(inspect.signature(CONFIG_CLASSES[arch].__init__).parameters) - {"self", "kwargs"}
     allowed |= _EXTRA_MODEL_FIELDS[arch]
     unknown_model = sorted(set(config.model) - allowed)
     if unknown_model:
         raise ConfigError(
-            f"invalid model override {unknown_model} for {arch}: not a {_CONFIG_CLASSES[arch].__name__} field"
+            f"invalid model override {unknown_model} for {arch}: not a {CONFIG_CLASSES[arch].__name__} field"
         )
     return config
 

@@ -14,11 +14,10 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 from transformers import (
-    JambaConfig,
+    FalconH1ForCausalLM,
     JambaForCausalLM,
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    RecurrentGemmaConfig,
     RecurrentGemmaForCausalLM,
     get_cosine_schedule_with_warmup,
 )
@@ -26,9 +25,16 @@ from transformers import (
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.models.toy.checkpoint import TrainingCheckpoint
 from hybrid_retrieval.models.toy.corpus import ToyCorpus
-from hybrid_retrieval.models.toy.recipe import ToyTrainConfig
+from hybrid_retrieval.models.toy.recipe import CONFIG_CLASSES, ToyTrainConfig
 
 log = logging.getLogger(__name__)
+
+# Built by the class itself (not AutoModelForCausalLM.from_config), as the trained reference weights were.
+_MODEL_CLASSES = {
+    "recurrent_gemma": RecurrentGemmaForCausalLM,
+    "jamba": JambaForCausalLM,
+    "falcon_h1": FalconH1ForCausalLM,
+}
 
 
 def build_model(arch: str, config: ToyTrainConfig, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
@@ -39,12 +45,11 @@ def build_model(arch: str, config: ToyTrainConfig, tokenizer: PreTrainedTokenize
         "eos_token_id": tokenizer.eos_token_id,
     }
     try:
-        if arch == "recurrent_gemma":
-            return RecurrentGemmaForCausalLM(RecurrentGemmaConfig(**ids, **config.model))
-        model = JambaForCausalLM(JambaConfig(**ids, **config.model))
+        model = _MODEL_CLASSES[arch](CONFIG_CLASSES[arch](**ids, **config.model))
     except (TypeError, ValueError) as e:
         raise ConfigError(f"invalid model override {config.model} for {arch}: {e}") from e
-    mamba_reference_init(model)
+    if arch == "jamba":
+        mamba_reference_init(model)
     return model
 
 
