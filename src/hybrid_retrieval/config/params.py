@@ -183,13 +183,8 @@ class ConfigParams:
         spec = self.model(name)
         if not isinstance(spec, ToyModel):
             raise ConfigError(f"model {name!r} is a {spec.source} model, not a toy; only toys are trained")
-        # numerics: not a training option, but it changes the weights, so a switch retrains (and reruns all after)
-        return {
-            "arch": spec.arch,
-            "seed": spec.seed,
-            "overrides": spec.training.overrides(),
-            "numerics": self.numerics,
-        }
+        # numerics is not here: it is its own param of train_toy_model, as of every rule that applies it
+        return {"arch": spec.arch, "seed": spec.seed, "overrides": spec.training.overrides()}
 
     def haystack_params(self, name: str) -> dict[str, Any]:
         """The haystack dict of hybrid_retrieval.experiments; a toy's synthetic language is its own seed's."""
