@@ -465,6 +465,15 @@ def _device_arg(value: str) -> str:
     return value
 
 
+def _head_count(value: str) -> str:
+    """--k: heads kept per attention layer, a whole number or H (all), as the config's k lists."""
+    if value != "H" and not value.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a head count; use a whole number >= 0 or H (all heads)"
+        )
+    return value
+
+
 def _positive_int(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 1")
@@ -588,7 +597,9 @@ def build_parser() -> argparse.ArgumentParser:
         threads=True,
         haystack=False,
     )
-    p.add_argument("--k", required=True, help="heads kept per attention layer, or H for all")
+    p.add_argument(
+        "--k", required=True, type=_head_count, help="heads kept per attention layer, or H for all"
+    )
     p.add_argument("--dataset", help="override the config's dataset (toy, a CSV dir, .parquet, hub:...)")
     p.add_argument("--out", help="output parquet (default results/<model>/mmlu/top-<k>-heads.parquet)")
     from hybrid_retrieval.tasks.glue import GLUE_TASK_NAMES
@@ -601,7 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
         haystack=False,
     )
     p.add_argument("--task", required=True, choices=GLUE_TASK_NAMES, help="the lm-eval glue task")
-    p.add_argument("--k", required=True, help="heads kept per attention layer, or H for all")
+    p.add_argument(
+        "--k", required=True, type=_head_count, help="heads kept per attention layer, or H for all"
+    )
     p.add_argument(
         "--dataset",
         help="a nyu-mll/glue snapshot folder or snapshot.json record (default: the config's: the record of "

@@ -94,3 +94,13 @@ def test_download_model_by_repo_id_needs_a_commit(capsys: pytest.CaptureFixture[
     argv = ["download-model", "--repo-id", "org/model", "--revision", "main", "--out", str(tmp_path / "m")]
     assert main(argv) == 2  # a branch without a config to lock it: refused before any download
     assert "not a 40-hex commit sha" in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("command", ["mmlu", "glue"])
+def test_k_that_is_no_head_count_is_refused_by_the_parser(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [command, "--config", SMOKE, "--model", "toy-jamba", "--k", "x"]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--task", "rte"] if command == "glue" else argv)
+    assert exit_.value.code == 2 and "'x' is not a head count" in capsys.readouterr().err
