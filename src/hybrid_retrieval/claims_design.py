@@ -22,7 +22,8 @@ TOY_MC_QUESTIONS = 30  # 3 subjects x 10 test questions (tasks/synthetic.py MC_S
 
 
 def _n(grid: dict) -> int:
-    return len(grid["context_lengths"]) * len(grid["depths"]) * int(grid.get("trials_per_cell", 1))
+    """Trials of a grid (`Config.grid_for`: every key present, so no default is repeated here)."""
+    return len(grid["context_lengths"]) * len(grid["depths"]) * int(grid["trials_per_cell"])
 
 
 def design_rows(config) -> list[tuple[str, str, int, str]]:  # noqa: ANN001 (a hybrid_retrieval.config.Config)
