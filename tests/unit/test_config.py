@@ -145,7 +145,7 @@ def test_grid_override_and_params_are_plain_dicts() -> None:
 
 
 def test_schema_file_matches_the_model() -> None:
-    """Fails when config.py changed without `hybrid-retrieval export-schema`."""
+    """Fails when the schema (src/hybrid_retrieval/config/) changed without `hybrid-retrieval export-schema`."""
     assert (REPO / SCHEMA_PATH).read_text() == schema_yaml(), "regenerate: hybrid-retrieval export-schema"
 
 
