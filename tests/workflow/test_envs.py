@@ -130,6 +130,9 @@ def _env_imports(scripts: list[Path]) -> tuple[list[str], list[Path]]:
     modules: set[str] = set()
     for script in scripts:
         modules.update(_imports_of(script))
+    if "_job" in modules:  # workflow/scripts/_job.py, the scripts' shared opening: what it imports instead
+        modules.discard("_job")
+        modules.update(_imports_of(REPO / "workflow" / "scripts" / "_job.py"))
     stdlib = set(sys.stdlib_module_names)
     modules = {m for m in modules if m.split(".")[0] not in stdlib}
     package = tuple(sorted(m for m in modules if m.split(".")[0] == "hybrid_retrieval"))
