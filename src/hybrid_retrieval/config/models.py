@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -19,7 +17,7 @@ from hybrid_retrieval.config._base import (
     Strict,
     check_revision,
 )
-from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.models.toy_sizes import MODEL_DEFAULTS
 
 # ------------------------------------------------------------------------------------------------ models
 
@@ -116,21 +114,8 @@ ModelSpec = Annotated[ToyModel | HubModel | LocalModel, Field(discriminator="sou
 # ----------------------------------------------------------------------------------------- toy heads
 
 
-@cache
-def _toy_model_defaults() -> dict[str, dict[str, Any]]:
-    """`models.toy.recipe._MODEL_DEFAULTS`, read from its source (importing it would import torch)."""
-    import ast
-
-    source = Path(__file__).parents[1] / "models" / "toy" / "recipe.py"
-    for node in ast.parse(source.read_text(encoding="utf-8")).body:
-        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
-        if isinstance(target, ast.Name) and target.id == "_MODEL_DEFAULTS" and node.value is not None:
-            return ast.literal_eval(node.value)
-    raise ConfigError(f"{source} has no _MODEL_DEFAULTS literal; the toy head count cannot be checked")
-
-
 def toy_num_heads(arch: str, model_overrides: dict[str, Any]) -> int:
     """Heads per attention layer of a toy model (architecture defaults + the config's overrides)."""
-    values = {**_toy_model_defaults()[arch], **model_overrides}
+    values = {**MODEL_DEFAULTS[arch], **model_overrides}
     return int(values["num_attention_heads"])
 
