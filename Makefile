@@ -64,7 +64,7 @@ test-unit: $(STAMP)
 	$(VENV)/bin/pytest tests/unit -m "not slow and not workflow"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests workflow benchmarks
+	$(VENV)/bin/ruff check src tests workflow benchmarks tools
 	$(VENV)/bin/snakemake --lint
 
 # The SLURM executor plugin (pinned extra [slurm]) for --profile profiles/slurm.
@@ -90,8 +90,9 @@ reference: config-file $(STAMP)
 
 # The offline dress rehearsal of the real-model path (ARTIFACT.md §3b): stand-ins under the real names on a
 # local hub (olah), config/rehearsal.yaml through profiles/slurm on a one-node SLURM cluster (root, Debian).
+# Test tooling, outside the package: tools/rehearsal/ (rehearsal.py, standins.py).
 rehearsal: $(STAMP) system-deps
-	$(PY) -m hybrid_retrieval.rehearsal
+	$(PY) tools/rehearsal/rehearsal.py
 
 # Only the rehearsal's tests (also part of `make test`; servers started and stopped by the test).
 rehearsal-test: $(STAMP) system-deps

@@ -4,12 +4,17 @@ failed only inside the rehearsal's jobs before)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
 from hybrid_retrieval.models.registry import family_of, get_adapter
-from hybrid_retrieval.standins import MODEL_REPOS, SCALES, model_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "rehearsal"))  # test tooling
+from standins import MODEL_REPOS, SCALES, model_config  # noqa: E402
 
 GEOMETRY = {  # heads, kv heads, head_dim, window (published config.json values)
     "google/recurrentgemma-2b": (10, 1, 256, 2048),
@@ -57,7 +62,8 @@ def test_standin_has_the_real_attention_geometry_and_runs(repo_id: str, scale: s
 
 
 def test_glue_standin_loads_with_five_shots(tmp_path) -> None:
-    from hybrid_retrieval.standins import write_glue
+    from standins import write_glue
+
     from hybrid_retrieval.tasks.glue import GLUE_TASK_NAMES, load_glue_task, select_shots
 
     write_glue(tmp_path)

@@ -20,8 +20,6 @@ SMOKE = str(REPO / "config" / "smoke.yaml")
 NOT_TOOLS = {
     "cli": "the command line itself",
     "config": "its --export-schema is `hybrid-retrieval export-schema`",
-    "standins": "rehearsal tooling (make rehearsal), not part of the product",
-    "rehearsal": "rehearsal tooling (make rehearsal), not part of the product",
 }
 
 
@@ -38,6 +36,14 @@ def _modules_with_main() -> set[str]:
                 parts = path.relative_to(PACKAGE).with_suffix("").parts
                 found.add(".".join(parts[:-1] if parts[-1] in ("__init__", "__main__") else parts))
     return found
+
+
+def test_the_rehearsal_tooling_is_outside_the_package() -> None:
+    assert not (PACKAGE / "standins.py").exists() and not (PACKAGE / "rehearsal.py").exists()
+    assert (REPO / "tools" / "rehearsal" / "standins.py").is_file()
+    for path in PACKAGE.rglob("*.py"):  # the product never reaches into its test tooling
+        text = path.read_text(encoding="utf-8")
+        assert "import standins" not in text and "import rehearsal" not in text, path
 
 
 def test_every_module_with_a_main_is_a_subcommand() -> None:

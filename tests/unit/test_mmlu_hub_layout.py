@@ -4,13 +4,16 @@ config per subject, `all/` skipped), directly or through its snapshot.json recor
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from hybrid_retrieval.errors import DataError
-from hybrid_retrieval.standins import write_mmlu
 from hybrid_retrieval.tasks.mmlu import dataset_label, load_mc_dataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "rehearsal"))  # test tooling
+from standins import write_mmlu  # noqa: E402
 
 
 def test_hub_layout_and_snapshot_record(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -17,7 +18,9 @@ import pytest
 import yaml
 
 from conftest import REPO, copy_repo, snakemake
-from hybrid_retrieval.standins import DECOYS, add_commit, build_mirrors
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "rehearsal"))  # test tooling
+from standins import DECOYS, add_commit, build_mirrors  # noqa: E402
 
 pytestmark = pytest.mark.workflow
 

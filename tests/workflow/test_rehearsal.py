@@ -26,8 +26,10 @@ import pytest
 import yaml
 
 from conftest import REPO, copy_repo
-from hybrid_retrieval import rehearsal
-from hybrid_retrieval.standins import DECOYS, HYBRID_REPOS, add_commit, build_mirrors
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "rehearsal"))  # test tooling
+import rehearsal  # noqa: E402
+from standins import DECOYS, HYBRID_REPOS, add_commit, build_mirrors  # noqa: E402
 
 pytestmark = pytest.mark.workflow
 

@@ -7,12 +7,14 @@ for a moment)."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from hybrid_retrieval import rehearsal
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "rehearsal"))  # test tooling
+import rehearsal  # noqa: E402
 
 
 @pytest.mark.parametrize(

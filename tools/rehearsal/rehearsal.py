@@ -2,15 +2,18 @@
 (olah), the paper config scaled down (config/rehearsal.yaml), every job through `--profile profiles/slurm`
 on a one-node SLURM cluster.
 
-    python -m hybrid_retrieval.rehearsal [--workdir .rehearsal]      (make rehearsal)
+    .venv/bin/python tools/rehearsal/rehearsal.py [--workdir .rehearsal]      (make rehearsal)
 
-builds the stand-ins (`hybrid_retrieval.standins`), starts olah (`scripts/olah-hub.sh`) and SLURM
+builds the stand-ins (`standins.py` beside it), starts olah (`scripts/olah-hub.sh`) and SLURM
 (`scripts/slurm-cluster.sh`, root on Debian), runs the workflow and stops both servers by their PIDs, also
 when the run fails. The command line adds to the config only what this machine needs: `device=cpu` and
 float32 (no GPU) and, without network, the essays from a local folder (`HR_ESSAYS_DIR`, or ../shared/data/
 paul_graham_essays beside the checkout; without one the synthetic haystack, said in the log). The test
 `tests/workflow/test_rehearsal.py` drives the same pieces and checks the results; `kill_a_running_job` is
 its SLURM kill, confirmed through sacct (a job that ended before the kill landed is not counted).
+
+Test tooling, not part of the package: it lives in tools/rehearsal/ with the stand-ins, and the tests put
+that folder on sys.path (`import rehearsal`, `from standins import ...`).
 """
 
 from __future__ import annotations
@@ -220,9 +223,7 @@ def kill_a_running_job(still_running: Callable[[], bool], timeout: float = 2400)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m hybrid_retrieval.rehearsal", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="tools/rehearsal/rehearsal.py", description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default=".rehearsal", help="stand-ins, olah state and the HF cache")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[rehearsal] %(message)s")
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     work = (REPO / args.workdir).resolve()
     mirrors = work / "mirrors"
     if not (mirrors / "models").is_dir():
-        from hybrid_retrieval.standins import build_mirrors
+        from standins import build_mirrors
 
         log.info("building the stand-ins in %s", mirrors)
         build_mirrors(mirrors)

@@ -1,7 +1,7 @@
 """Stand-ins of the paper's hub repositories, under their real names, for a local hub (olah).
 
-Test tooling for the offline rehearsal of the real-model path (`make rehearsal`, tests/rehearsal) and
-the hub tests: `build_mirrors(root)` writes git repositories (branch `main`, two commits each) that
+Test tooling (tools/rehearsal/, not part of the package) for the offline rehearsal of the real-model path
+(`make rehearsal`, tests/workflow/test_rehearsal.py) and the hub tests: `build_mirrors(root)` writes git repositories (branch `main`, two commits each) that
 `scripts/olah-hub.sh` serves as hub repositories:
 
 - models `google/recurrentgemma-2b`, `google/recurrentgemma-9b`, `ai21labs/AI21-Jamba-Mini-1.6`: the real
@@ -22,8 +22,8 @@ the hub tests: `build_mirrors(root)` writes git repositories (branch `main`, two
 
 Commits use fixed author dates, so the same code builds the same commit shas.
 
-    python -m hybrid_retrieval.standins build MIRRORS [--scale rehearsal|tiny]
-    python -m hybrid_retrieval.standins commit MIRRORS models/google/recurrentgemma-2b   (one more commit)
+    .venv/bin/python tools/rehearsal/standins.py build MIRRORS [--scale rehearsal|tiny]
+    .venv/bin/python tools/rehearsal/standins.py commit MIRRORS models/google/recurrentgemma-2b   (one more commit)
 """
 
 from __future__ import annotations
@@ -421,9 +421,7 @@ def build_mirrors(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m hybrid_retrieval.standins", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="tools/rehearsal/standins.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="write every stand-in repository under MIRRORS")
     b.add_argument("mirrors")
