@@ -1,7 +1,7 @@
 """Per-trial result files -> tidy summary tables under `results/tables/` (parquet + csv).
 
 Every table is written even when its inputs are absent (with zero rows and the full schema), so a
-Snakemake rule can always name its outputs; `claims.py` reads "no rows" as NOT RUN.
+Snakemake rule can always name its outputs; `claims` reads "no rows" as NOT RUN.
 
 Tables (INTERFACES.md "Aggregation and report"):
 - `retrieval_summary`: one row per model x experiment x condition x phase x prompt variant.

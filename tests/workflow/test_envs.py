@@ -32,7 +32,8 @@ def _pyproject_pins() -> dict[str, str]:
     ]
     pins = {}
     for dep in deps:
-        match = PIN.match(dep.strip())
+        # an environment marker (the GPU kernels extra: Linux x86-64 only) does not change the pin
+        match = PIN.match(dep.split(";", 1)[0].strip())
         assert match, f"pyproject dependency {dep!r} is not pinned with =="
         pins[_norm(match.group(1))] = match.group(2)
     return pins

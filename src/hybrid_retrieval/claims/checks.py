@@ -1,37 +1,20 @@
-"""The paper's claims (arXiv 2510.19861, abstract; listed in ARTIFACT.md) decided from the aggregated tables.
-
-One row per claim x model in `results/claims.csv` (CLAIMS_COLUMNS): the claim, the sentence of the paper it
-tests (`quote`), whether the claim is the paper's for this model or our extension of it (`scope`: the paper
-ran needle exposure on RecurrentGemma only), the deciding statistic's estimate, its confidence interval at
-`level` and its n (distinct prompts or questions), the threshold it is compared with, the status and, for an
-INCONCLUSIVE verdict, about how many trials per condition would decide it and the config key that sets them.
-
-Status (hybrid_retrieval.statistics): PASS when the whole interval meets the criterion, FAIL when the whole
-interval violates it, INCONCLUSIVE when it straddles the threshold, NOT RUN when the rows a claim needs are
-absent (never that a check failed). A claim checked on several cells FAILs if any cell fails and PASSes only
-if every cell passes. Trials with identical model inputs under one condition count once (prompt hashes).
-Thresholds are config values (`ClaimsConfig`): the paper gives words ("0%", "near-perfect"), we give numbers.
-"""
+"""Each claim's check: the rows of the aggregated tables it reads, the interval it decides from
+(hybrid_retrieval.statistics) and the detail it writes; `CHECKS` maps claim ids to them."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
-import pydantic
 
 from hybrid_retrieval.aggregate import read_table
+from hybrid_retrieval.claims.wording import _pct
 from hybrid_retrieval.config.claims import ClaimsConfig
-from hybrid_retrieval.errors import ConfigError
-from hybrid_retrieval.io import write_csv
 from hybrid_retrieval.statistics import (
     FAIL,
-    INCONCLUSIVE,
     NOT_RUN,
-    PASS,
     Decision,
     combine,
     decide_paired_difference,
@@ -39,72 +22,6 @@ from hybrid_retrieval.statistics import (
     decide_ratio,
 )
 
-__all__ = ["PASS", "FAIL", "INCONCLUSIVE", "NOT_RUN", "CLAIMS_COLUMNS", "CLAIM_IDS", "evaluate_claims"]
-
-CLAIM_IDS = ("1", "2", "3", "4", "5a", "5b")
-CLAIM_TEXT = {
-    "1": "Attention ablation (k = 0) makes needle retrieval fail (0%)",
-    "2": "No SSM compensation: Just Read Twice prompting does not recover retrieval with no attention head (k = 0)",
-    "3": "About 15% of the attention heads keep near-perfect retrieval, and more heads do not lose it",
-    "4": "The sparsified model keeps ~84% of its MMLU accuracy (acc(k) / acc(all heads))",
-    "5a": "Retrieval fails when the needle is hidden from attention during generation",
-    "5b": "With the needle exposed in generation, retrieval needs the context in prefill or in generation",
-}
-# The sentence of the paper's abstract each claim tests (the report and the paper show it).
-CLAIM_QUOTES = {
-    "1": "attention ablation causes catastrophic retrieval failure (0% accuracy)",
-    "2": "SSM layers show no compensatory mechanisms even with improved prompting",
-    "3": "sparsifying attention to just 15% of heads maintains near-perfect retrieval",
-    "4": "while preserving 84% MMLU performance",
-    "5a": "needle tokens must be exposed during generation",
-    "5b": "sufficient context must be available during prefill or generation",
-}
-# Which config key sets the trials behind each claim's deciding cells (named for INCONCLUSIVE verdicts).
-TRIALS_KEYS = {
-    "1": "retrieval.trials_per_cell (the attention_ablation grid)",
-    "2": "experiments.jrt.grid.trials_per_cell",
-    "3": "experiments.sparsity_sweep.grid.trials_per_cell",
-    "4": "experiments.mmlu.max_questions_per_subject (or a larger MC set)",
-    "5a": "experiments.exposure.grid.trials_per_cell",
-    "5b": "experiments.exposure.grid.trials_per_cell",
-}
-EXPOSURE_CLAIMS = ("5a", "5b")  # the paper ran needle exposure on RecurrentGemma only
-CLAIMS_COLUMNS = [
-    "claim_id",
-    "claim",
-    "quote",
-    "scope",
-    "model",
-    "paper_value",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "level",
-    "n",
-    "threshold",
-    "status",
-    "trials_needed",
-    "trials_key",
-    "detail",
-]
-SCHEMA: dict[str, pl.DataType] = {
-    "claim_id": pl.String(),
-    "claim": pl.String(),
-    "quote": pl.String(),
-    "scope": pl.String(),
-    "model": pl.String(),
-    "paper_value": pl.Float64(),
-    "estimate": pl.Float64(),
-    "ci_low": pl.Float64(),
-    "ci_high": pl.Float64(),
-    "level": pl.Float64(),
-    "n": pl.Int64(),
-    "threshold": pl.Float64(),
-    "status": pl.String(),
-    "trials_needed": pl.Int64(),
-    "trials_key": pl.String(),
-    "detail": pl.String(),
-}
 STANDARD = ~pl.col("prompt_variant").str.ends_with("jrt")
 
 
@@ -115,8 +32,6 @@ class ClaimResult:
     detail: str = ""
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 def _rows(table: pl.DataFrame | None, model: str, **equal: object) -> pl.DataFrame | None:
@@ -458,158 +373,3 @@ CHECKS: dict[str, tuple[Check, Callable[[ClaimsConfig], float], tuple[str, ...]]
     "5a": (claim_hidden, lambda c: 0.0, ("summary", "trials")),
     "5b": (claim_context, lambda c: 1.0, ("summary", "trials")),
 }
-
-
-def criteria(cfg: ClaimsConfig | None = None) -> dict[str, str]:
-    """Each claim's criterion in words, from the config: the one place it is stated. ARTIFACT.md quotes
-    `criteria_markdown()` of the defaults (a test keeps them equal) and the report shows it."""
-    c = cfg or ClaimsConfig()
-    lvl = f"{100 * c.level:g}%"
-    hidden = "/".join(c.exposure_hidden_modes)
-    cells = "; ".join(
-        f"generation {x.generation_mode} with prefill {x.prefill_mode} should {x.expect}"
-        for x in c.exposure_context_cells
-    )
-    mmlu = (
-        f"the interval lies at or above {c.mmlu_paper_retention - c.mmlu_tolerance:.2f} (the paper's "
-        f"{c.mmlu_paper_retention:.2f} as a floor, less {c.mmlu_tolerance:.2f})"
-        if c.mmlu_mode == "at_least"
-        else f"the interval lies inside {c.mmlu_paper_retention:.2f} +- {c.mmlu_tolerance:.2f}"
-    )
-    return {
-        "0": (
-            f"every verdict is decided from a {lvl} confidence interval: PASS when the whole interval meets the "
-            "criterion, FAIL when the whole interval violates it, INCONCLUSIVE when it straddles the threshold "
-            "(with about how many trials per condition would decide it). Rates: Wilson interval; paired "
-            "conditions on the same trials: Newcombe's paired interval; MMLU retention: paired percentile "
-            "bootstrap over questions. Trials with identical model inputs count once. Gate (claims 1, 2, 3, 5): "
-            f"intact (baseline) exact rate >= {_pct(c.min_intact_exact)}, else FAIL \"not testable\"; only "
-            "trials whose needle is within reach of the attention window count"
-        ),
-        "1": f"at k = 0, in every phase run, the exact rate's interval lies at or below {_pct(c.failure_max)}",
-        "2": (
-            f"at k = 0, JRT exact rate - standard-prompt exact rate on the same haystacks lies at or below "
-            f"{_pct(c.jrt_tolerance)}; k in {list(c.jrt_report_ks)} are reported, not decided"
-        ),
-        "3": (
-            f"at k nearest {_pct(c.sparsity_paper_fraction)} of the heads (ties to the larger k) and at every "
-            f"larger k below all heads (phase {c.sparsity_phase}, entropy top-k, standard prompts): exact rate "
-            f">= {_pct(c.near_perfect_min)} (near-perfect, absolutely) and rate(k) - rate(all heads) on the "
-            f"same prompts >= -{_pct(c.near_perfect_margin)} (near-perfect, relative to the intact model)"
-        ),
-        "4": (
-            f"MMLU retention r = acc(k) / acc(all heads) on the same questions: {mmlu}; k from claims.mmlu_k, "
-            f"else nearest {_pct(c.sparsity_paper_fraction)} of the heads; all-heads accuracy >= "
-            f"{_pct(c.min_intact_accuracy)} else \"not testable\"; GLUE retention reported beside it, not checked"
-        ),
-        "5a": (
-            f"every exposure cell with generation mode {hidden} (any prefill mode): exact rate at or below "
-            f"{_pct(c.failure_max)}"
-        ),
-        "5b": (
-            f"{cells}; retrieve = exact rate at or above {_pct(c.retrieve_min)}, fail = at or below "
-            f"{_pct(c.failure_max)}. Claims 5a and 5b are the paper's on RecurrentGemma; on other families "
-            "they are our extension (scope column)"
-        ),
-    }
-
-
-def criteria_markdown(cfg: ClaimsConfig | None = None) -> str:
-    """The criteria as a Markdown list (ARTIFACT.md quotes this text verbatim)."""
-    labels = {"0": "Decision rule and gate"}
-    return "\n".join(
-        f"- **{labels.get(claim_id, f'Claim {claim_id}')}**"
-        + (f" (\"{CLAIM_QUOTES[claim_id]}\")" if claim_id in CLAIM_QUOTES else "")
-        + f": {text}"
-        for claim_id, text in criteria(cfg).items()
-    )
-
-
-def parse_claims_config(claims_config: Mapping[str, object] | ClaimsConfig | None) -> ClaimsConfig:
-    if isinstance(claims_config, ClaimsConfig):
-        return claims_config
-    try:
-        return ClaimsConfig(**dict(claims_config or {}))
-    except pydantic.ValidationError as err:
-        raise ConfigError(
-            f"invalid claims config: {err}; the allowed keys and defaults are {ClaimsConfig().model_dump()}"
-        ) from err
-
-
-def _scope(claim_id: str, family: str | None) -> str:
-    if claim_id in EXPOSURE_CLAIMS and family != "recurrent_gemma":
-        return "extension"
-    return "paper"
-
-
-def evaluate_claims(
-    tables_dir: str | os.PathLike[str],
-    out_csv: str | os.PathLike[str] | None = None,
-    claims_config: Mapping[str, object] | ClaimsConfig | None = None,
-    *,
-    models: Sequence[str] | None = None,
-    families: Mapping[str, str | None] | None = None,
-) -> pl.DataFrame:
-    """Decide every claim for every model and write the rows to `out_csv` (when given).
-
-    `models`: the models the config ran (so a model with no results shows NOT RUN rather than vanishing);
-    default: every model found in the tables. `families`: model -> architecture family (the scope column:
-    exposure claims are the paper's on recurrent_gemma only); unknown families count as extensions.
-    """
-    cfg = parse_claims_config(claims_config)
-    tables = Tables.read(tables_dir)
-    if models is None:
-        found: set[str] = set()
-        for table in (tables.summary, tables.mmlu):
-            if table is not None:
-                found |= set(table["model"].unique().to_list())
-        models = sorted(found)
-    rows = []
-    for claim_id, (check, paper_value, needs) in CHECKS.items():
-        for model in models or ["*"]:
-            absent = [name for name in needs if getattr(tables, name) is None]
-            if absent:
-                result = ClaimResult(NOT_RUN, detail=f"table(s) {absent} absent")
-            else:
-                result = check(tables, model, cfg)
-            detail = result.detail
-            if claim_id == "4":
-                note = glue_note(tables.glue, model, cfg)
-                detail = f"{detail}; {note}" if detail else note
-            d = result.decision
-            rows.append(
-                {
-                    "claim_id": claim_id,
-                    "claim": CLAIM_TEXT[claim_id],
-                    "quote": CLAIM_QUOTES[claim_id],
-                    "scope": _scope(claim_id, (families or {}).get(model)),
-                    "model": model,
-                    "paper_value": paper_value(cfg),
-                    "estimate": None if d is None else d.estimate,
-                    "ci_low": None if d is None else d.low,
-                    "ci_high": None if d is None else d.high,
-                    "level": cfg.level,
-                    "n": None if d is None else d.n,
-                    "threshold": None if d is None else d.threshold,
-                    "status": result.status,
-                    "trials_needed": d.trials_needed if d is not None and result.status == INCONCLUSIVE else None,
-                    "trials_key": TRIALS_KEYS[claim_id] if result.status == INCONCLUSIVE else None,
-                    "detail": detail,
-                }
-            )
-    df = pl.DataFrame(rows, schema=SCHEMA).sort("claim_id", "model")
-    if out_csv is not None:
-        write_csv(df, Path(out_csv))
-    return df
-
-
-def read_claims(claims_csv: str | os.PathLike[str]) -> pl.DataFrame:
-    """results/claims.csv as written by `evaluate_claims` (types restored)."""
-    path = Path(claims_csv)
-    if not path.exists():
-        from hybrid_retrieval.errors import DataError
-
-        raise DataError(
-            f"claims file {path} does not exist; run `hybrid-retrieval aggregate` and the claims step first"
-        )
-    return pl.read_csv(path, schema_overrides=SCHEMA).select(CLAIMS_COLUMNS)
