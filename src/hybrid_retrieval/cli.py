@@ -12,6 +12,9 @@ Errors of the package (`HybridRetrievalError`) print as one line and exit with s
 The tools (`TOOLS`: lock, check-reference, config-docs, summary, ...) are the `main` of their own module,
 imported only when called (so `--help` stays fast), and keep their documented exit statuses
 (check-reference: 0 identical, 1 different, 2 no reference or the check could not run).
+
+Size (~700 lines): the door table itself, one short parser and one package call per subcommand (workflow
+steps and tools); kept in one file because it is the one place a user reads every option.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ thing (`hybrid_retrieval.config.params`), and reads typed attributes from then o
 - settings: the section's model (Config.settings: the section without enabled / models / grid, with
             `sparsification.head_score` where the section sparsifies)
 Already-typed values pass through unchanged.
+
+Size (~530 lines): one short entry function per workflow step (retrieval, sweep, head scores,
+recordings, MMLU, GLUE) and the openings they share (typed params, model, trials).
 """
 
 from __future__ import annotations

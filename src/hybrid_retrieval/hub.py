@@ -9,6 +9,9 @@ Hub failures become one-line `HubError`s naming the repository and the fix (lice
 token, unknown ref, "the hub answered HTTP N", the hub cannot be reached).
 
 This module imports no torch or transformers: the Snakefile resolves revisions with it at parse time.
+
+Size (~570 lines): one concern, the hub and its cache, most of it the per-file checks and the one-line
+errors a user needs; split further it would scatter the retry and error handling one download shares.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ reference. The workflow writes its verdict to results/reference_check.json (show
 The repository (its reference/, the default config/config.yaml and the runs' folders) is found from the
 working directory upwards, so the commands work from any folder of the checkout; a `--config` that does
 not exist is an error (exit 2), never a check of the default run.
+
+Size (~430 lines): refresh, compare and the ARTIFACT.md verdict sync share the manifest format;
+their command line is the last part.
 """
 
 from __future__ import annotations

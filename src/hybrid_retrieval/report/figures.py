@@ -5,6 +5,9 @@
 network). The HTML report embeds the same specs; the LaTeX paper includes the PDFs. Given the models'
 families (`report.families`) of a run holding several, every panel is labelled "family · model", so the
 panels (ordered by label) group by family.
+
+Size (~450 lines): one independent builder per figure; what they share (labels, scales,
+families) is at the top.
 """
 
 from __future__ import annotations

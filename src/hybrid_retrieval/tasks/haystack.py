@@ -15,6 +15,9 @@ Two needle sources: `FixedNeedle` (the paper's sentence and question, for every 
 `download_haystack` fetches the 49 essays at a pinned commit with pooch (each file against its known
 sha256, transient failures retried), checks one sha256 over their concatenation and only then moves the
 folder into place, so a half-downloaded haystack never exists.
+
+Size (~420 lines): the two haystacks, the two needle sources and the pinned essay download that
+only they use.
 """
 
 from __future__ import annotations
