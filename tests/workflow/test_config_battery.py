@@ -49,7 +49,7 @@ CASES = {
     "unknown-arch": (
         lambda c: c["models"]["toy-jamba"].update(arch="mamba"),
         "models.toy-jamba.arch",
-        "'recurrent_gemma' or 'jamba'",
+        "'recurrent_gemma', 'jamba' or 'falcon_h1'",
     ),
     "hub-model-without-revision": (_hub_without_revision, "models.real.revision", "Field required"),
     "model-name-not-kebab-case": (
