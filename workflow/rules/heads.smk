@@ -40,6 +40,7 @@ rule run_sparsity_sweep:
     resources:
         gpu=MODEL_GPUS,
     params:
+        **write_prompts_param(),
         experiment="sparsity_sweep",
         model=model_params,
         grid=grid_params("sparsity_sweep"),
@@ -48,7 +49,6 @@ rule run_sparsity_sweep:
         device=CFG.device,
         numerics=CFG.numerics,
         code=CODE["sweep"],
-        **write_prompts_param(),
     script:
         "../scripts/run_retrieval_experiment.py"
 
