@@ -243,6 +243,7 @@ def cmd_mmlu(args: argparse.Namespace) -> None:
         chat_template=s["chat_template"],
         batch_size=s["batch_size"],
         max_questions_per_subject=s["max_questions_per_subject"],
+        head_score=s["head_score"],  # sparsification.head_score, as the rule passes it
         device=_device(args, cfg),
         threads=args.threads,
         out_path=_out(args, cfg, f"results/{args.model}/mmlu/top-{args.k}-heads.parquet"),
