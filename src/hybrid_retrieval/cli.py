@@ -259,7 +259,7 @@ def cmd_glue(args: argparse.Namespace) -> None:
     cfg = _config(args)
     s = cfg.settings("glue")
     glue = cfg.experiments.glue
-    num_shots = cfg.experiments.mmlu.num_shots if s["num_shots"] is None else s["num_shots"]
+    num_shots = cfg.glue_num_shots()
     if args.dataset:
         dataset = args.dataset
     elif glue.dataset == "hub":

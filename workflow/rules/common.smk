@@ -225,9 +225,7 @@ def glue_ks():
 
 def glue_settings():
     """The section's settings with num_shots resolved (unset = MMLU's: one num_fewshot for both)."""
-    settings = settings_params("glue")
-    if settings["num_shots"] is None:
-        settings["num_shots"] = CFG.experiments.mmlu.num_shots
+    settings = {**settings_params("glue"), "num_shots": CFG.glue_num_shots()}
     return {key: value for key, value in settings.items() if key not in ("k", "tasks")}
 
 

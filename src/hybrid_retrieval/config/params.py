@@ -207,3 +207,8 @@ class ConfigParams:
             settings["head_score"] = self.sparsification.head_score
         return settings
 
+    def glue_num_shots(self) -> int:
+        """experiments.glue.num_shots, or MMLU's when unset (one num_fewshot for both, as the authors ran)."""
+        glue = self.experiments.glue.num_shots
+        return self.experiments.mmlu.num_shots if glue is None else glue
+
