@@ -22,10 +22,12 @@ def _smoke() -> dict:
 
 def test_toy_head_count_matches_the_toy_architecture() -> None:
     torch = pytest.importorskip("torch")  # noqa: F841
-    from hybrid_retrieval.models.toy.recipe import _MODEL_DEFAULTS
+    from hybrid_retrieval.models.toy.recipe import CONFIG_CLASSES, TOY_ARCHS, make_config
 
-    for arch in ("recurrent_gemma", "jamba"):
-        assert toy_num_heads(arch, {}) == _MODEL_DEFAULTS[arch]["num_attention_heads"]
+    # the schema's torch-free count equals the heads of the transformers config the toy is built from
+    for arch in TOY_ARCHS:
+        built = CONFIG_CLASSES[arch](**make_config(arch).model)
+        assert toy_num_heads(arch, {}) == built.num_attention_heads
     assert toy_num_heads("jamba", {"num_attention_heads": 4}) == 4
 
 

@@ -18,7 +18,6 @@ from hybrid_retrieval.tasks.synthetic import MC_SPLITS
 TOY_ARCHS: tuple[str, ...] = ("recurrent_gemma", "jamba", "falcon_h1")
 
 # Model sizes: `models/toy_sizes.py` (torch-free, read by the config schema for the toys' head counts).
-_MODEL_DEFAULTS = MODEL_DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ def make_config(arch: str, **overrides: Any) -> ToyTrainConfig:
     if unknown:
         raise ConfigError(f"unknown toy training option(s) {unknown}; allowed: {', '.join(sorted(names))}")
     values = {**_TRAIN_DEFAULTS[arch], **overrides}
-    values["model"] = {**_MODEL_DEFAULTS[arch], **values.get("model", {})}
+    values["model"] = {**MODEL_DEFAULTS[arch], **values.get("model", {})}
     for key in ("curriculum", "variant_weights"):
         values[key] = tuple(tuple(pair) for pair in values.get(key, getattr(ToyTrainConfig, key, ())))
     for key in ("eval_lengths", "mc_shots", "mc_train_splits"):
