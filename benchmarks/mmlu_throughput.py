@@ -28,7 +28,7 @@ def random_setup(n: int, shots: int):
     from hybrid_retrieval.models.loading import LoadedModel
     from hybrid_retrieval.models.registry import get_adapter
     from hybrid_retrieval.tasks.mmlu import MCQuestion, description, question_text
-    from hybrid_retrieval.tokenizer import build_word_tokenizer, split_words
+    from hybrid_retrieval.tasks.tokenizer import build_word_tokenizer, split_words
 
     words = [f"w{i}" for i in range(40)]
     rng = random.Random(0)
@@ -89,7 +89,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from hybrid_retrieval.interventions import InterventionSpec
-    from hybrid_retrieval.multiple_choice import score_multiple_choice
+    from hybrid_retrieval.jobs.multiple_choice import score_multiple_choice
     from hybrid_retrieval.tasks.mmlu import write_lm_eval_tasks
 
     if (args.model_dir / "config.json").exists():

@@ -8,7 +8,7 @@ native, from this one invocation.
 
     .venv/bin/python benchmarks/numerics_cost.py [--arch recurrent_gemma jamba] [--rounds 3] [--steps 20]
 
-Variants: native (the libraries' kernels for this CPU), portable (hybrid_retrieval.numerics: ATen AVX2,
+Variants: native (the libraries' kernels for this CPU), portable (hybrid_retrieval.infra.numerics: ATen AVX2,
 MKL CNR AVX2 strict, oneDNN off), portable_onednn (the same but oneDNN on, capped at AVX2: what turning
 oneDNN off costs), generic (ATen's generic kernels, MKL's SSE2 CNR branch, oneDNN off).
 """
@@ -30,7 +30,7 @@ LENGTH = {"recurrent_gemma": 256, "jamba": 256}
 
 def child(variant: str, arch: str, warmup: int, steps: int, seed: int) -> dict:
     """Runs in a fresh process: numerics first, then torch."""
-    from hybrid_retrieval.numerics import DISPATCH_VARIABLES, PORTABLE_ENV, apply_numerics
+    from hybrid_retrieval.infra.numerics import DISPATCH_VARIABLES, PORTABLE_ENV, apply_numerics
 
     if variant == "portable":
         apply_numerics("portable")
@@ -45,7 +45,7 @@ def child(variant: str, arch: str, warmup: int, steps: int, seed: int) -> dict:
         torch.backends.mkldnn.enabled = False
     from hybrid_retrieval.models.toy import ToyCorpus, build_model, deterministic_torch, make_config, train
     from hybrid_retrieval.tasks.synthetic import SyntheticLanguage
-    from hybrid_retrieval.tokenizer import build_word_tokenizer
+    from hybrid_retrieval.tasks.tokenizer import build_word_tokenizer
 
     language = SyntheticLanguage(seed)
     tokenizer = build_word_tokenizer(language.vocabulary())
@@ -84,7 +84,7 @@ def main() -> None:
         print(json.dumps(child(*args.child, args.warmup, args.steps, args.seed)))
         return
     # The caller's dispatch variables would leak into "native": start every child without them.
-    from hybrid_retrieval.numerics import DISPATCH_VARIABLES
+    from hybrid_retrieval.infra.numerics import DISPATCH_VARIABLES
 
     env = {k: v for k, v in os.environ.items() if k not in DISPATCH_VARIABLES}
     results: dict[tuple[str, str], list[dict]] = {}

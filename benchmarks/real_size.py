@@ -11,7 +11,7 @@ conditions); --new-tokens decode steps branched from the shared prefill for the 
 --mmlu-batch MMLU-length (--mmlu-length tokens) questions under k = H in all phases (eager). Jamba runs
 with the mamba kernels when mamba_ssm and causal_conv1d are installed (transformers 5.24 selects them
 itself; the `kernels` extra installs them; each model's line names the implementation every mixer type
-ran, `hybrid_retrieval.kernels`: compare by running once with and once without them). Prints seconds per stage, trials/s, peak
+ran, `hybrid_retrieval.models.kernels`: compare by running once with and once without them). Prints seconds per stage, trials/s, peak
 device memory and a projection of paper.yaml's retrieval grid (every experiment's conditions x cells, each
 cell timed as the measured stages scaled linearly by its length) plus MMLU where paper.yaml runs it.
 Weights are random: speed and memory are real, outputs are not (nothing is scored).
@@ -118,7 +118,7 @@ def timed(device: str, fn, repeat: int = 1) -> float:
 
 
 def measure(loaded, device: str, args, boundary: str) -> dict[str, float]:
-    from hybrid_retrieval.decoding import branch, decode, prefill
+    from hybrid_retrieval.generation.decoding import branch, decode, prefill
     from hybrid_retrieval.interventions import InterventionSpec, apply_intervention
 
     vocab = loaded.model.config.vocab_size
@@ -176,8 +176,8 @@ def measure(loaded, device: str, args, boundary: str) -> dict[str, float]:
 def projection(name: str, loaded, stages: dict[str, float], args) -> tuple[float, list[str]]:
     """Seconds for paper.yaml's retrieval experiments (+ MMLU) on `name`, from the measured stages."""
     from hybrid_retrieval.config import EXPERIMENT_SECTIONS, load_config_file
-    from hybrid_retrieval.decoding import prefill_is_intact
-    from hybrid_retrieval.experiments import experiment_specs, num_heads
+    from hybrid_retrieval.generation.decoding import prefill_is_intact
+    from hybrid_retrieval.jobs.experiments import experiment_specs, num_heads
 
     cfg = load_config_file(args.config)
     if name not in cfg.models:
@@ -263,8 +263,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
-    from hybrid_retrieval.decoding import AUTHORS_PREFILL_BOUNDARY
-    from hybrid_retrieval.kernels import kernel_paths, summary
+    from hybrid_retrieval.generation.decoding import AUTHORS_PREFILL_BOUNDARY
+    from hybrid_retrieval.models.kernels import kernel_paths, summary
 
     gpu = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "none"
     print(f"machine: {platform.node()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} "

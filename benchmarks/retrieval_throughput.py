@@ -28,8 +28,8 @@ from pathlib import Path
 
 import torch
 
-from hybrid_retrieval.evaluate import run_conditions
 from hybrid_retrieval.interventions import InterventionSpec
+from hybrid_retrieval.jobs.evaluate import run_conditions
 from hybrid_retrieval.models.loading import load_model
 from hybrid_retrieval.tasks.haystack import SyntheticHaystack, SyntheticNeedles
 from hybrid_retrieval.tasks.niah import build_trials

@@ -51,7 +51,7 @@ def child(args: argparse.Namespace) -> None:
     """One measurement in this process: warm-up job, then the timed job; prints a JSON line."""
     import torch
 
-    from hybrid_retrieval import experiments
+    from hybrid_retrieval.jobs import experiments
 
     torch.set_num_threads(args.threads)
     grid, settings = job_params(Path(args.config), smoke=False)
@@ -68,7 +68,7 @@ def child(args: argparse.Namespace) -> None:
         model=model, haystack=haystack, settings=settings, head_scores_path=args.scores, threads=args.threads
     )
     if args.variant == "new-serial":
-        from hybrid_retrieval import evaluate
+        from hybrid_retrieval.jobs import evaluate
 
         real = evaluate.run_conditions
 
@@ -142,7 +142,7 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
     model_dir = ensure_model(args.arch, args.model_dir, scratch)
     scores = scratch / "scores.parquet"
-    from hybrid_retrieval.experiments import run_head_scores
+    from hybrid_retrieval.jobs.experiments import run_head_scores
 
     grid, _ = job_params(Path(args.config), smoke=False)
     run_head_scores(

@@ -107,8 +107,8 @@ def cmd_train_toy(args: argparse.Namespace) -> None:
 def cmd_download_model(args: argparse.Namespace) -> None:
     """--model: the config's hub model at the commit its lock file pins (resolved and locked first, as
     the workflow does, when the lock has no entry yet), into the run's resources/models/<model>."""
-    from hybrid_retrieval.hub import download_model_snapshot
-    from hybrid_retrieval.locking import lock_config
+    from hybrid_retrieval.artifact.locking import lock_config
+    from hybrid_retrieval.infra.hub import download_model_snapshot
 
     if args.repo_id:  # no config, no lock: the commit itself (download_model_snapshot refuses a branch)
         if not (args.revision and args.out):
@@ -141,7 +141,7 @@ def cmd_download_haystack(args: argparse.Namespace) -> None:
 
 
 def _run_experiment(args: argparse.Namespace, experiment: str, head_scores: str | None = None) -> None:
-    from hybrid_retrieval.experiments import run_experiment
+    from hybrid_retrieval.jobs.experiments import run_experiment
 
     cfg = _config(args)
     _device(args, cfg)  # a bad --device fails before anything else runs
@@ -181,7 +181,7 @@ def cmd_sparsify(args: argparse.Namespace) -> None:
 
 
 # The steps over the grid's standard-prompt trials that take a retrieval experiment's arguments:
-# subcommand -> (config section, hybrid_retrieval.experiments function, default output).
+# subcommand -> (config section, hybrid_retrieval.jobs.experiments function, default output).
 TRIAL_STEPS = {
     "head-scores": ("head_scores", "run_head_scores", "results/{model}/heads/scores.parquet"),
     "record": ("recordings", "run_recording", "results/{model}/recordings/heads.parquet"),
@@ -190,7 +190,7 @@ TRIAL_STEPS = {
 
 def cmd_trial_step(args: argparse.Namespace) -> None:
     """head-scores and record (the rules score_attention_heads and record_attention_heads)."""
-    from hybrid_retrieval import experiments
+    from hybrid_retrieval.jobs import experiments
 
     section, function, out = TRIAL_STEPS[args.command]
     cfg = _config(args)
@@ -209,7 +209,7 @@ def cmd_trial_step(args: argparse.Namespace) -> None:
 
 
 def cmd_attention_maps(args: argparse.Namespace) -> None:
-    from hybrid_retrieval.attention_maps import probe_files, run_attention_maps
+    from hybrid_retrieval.jobs.attention_maps import probe_files, run_attention_maps
 
     cfg = _config(args)
     settings = cfg.settings("attention_maps")
@@ -229,7 +229,7 @@ def cmd_attention_maps(args: argparse.Namespace) -> None:
 
 
 def cmd_mmlu(args: argparse.Namespace) -> None:
-    from hybrid_retrieval.experiments import run_mmlu
+    from hybrid_retrieval.jobs.experiments import run_mmlu
 
     cfg = _config(args)
     s = cfg.settings("mmlu")
@@ -253,8 +253,8 @@ def cmd_mmlu(args: argparse.Namespace) -> None:
 
 def cmd_glue(args: argparse.Namespace) -> None:
     """One GLUE task at one k (the rule score_glue): the section's settings, num_shots unset = MMLU's."""
-    from hybrid_retrieval.experiments import mark_limited
-    from hybrid_retrieval.glue_eval import run_glue
+    from hybrid_retrieval.jobs.experiments import mark_limited
+    from hybrid_retrieval.jobs.glue_eval import run_glue
 
     cfg = _config(args)
     s = cfg.settings("glue")
@@ -295,8 +295,8 @@ def cmd_glue(args: argparse.Namespace) -> None:
 def cmd_download_dataset(args: argparse.Namespace) -> None:
     """A hub dataset of the config at the commit its lock file pins, into the HF cache, with the snapshot
     record the scoring steps read (the rule download_dataset)."""
-    from hybrid_retrieval.hub import download_snapshot_to
-    from hybrid_retrieval.locking import lock_config
+    from hybrid_retrieval.artifact.locking import lock_config
+    from hybrid_retrieval.infra.hub import download_snapshot_to
 
     cfg = _config(args)
     in_use = cfg.hub_datasets_in_use()
@@ -314,7 +314,7 @@ def cmd_download_dataset(args: argparse.Namespace) -> None:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    from hybrid_retrieval.aggregate import aggregate
+    from hybrid_retrieval.analysis.aggregate import aggregate
 
     cfg = _config(args)
     results_dir = args.results_dir or _in_run(cfg, "results")
@@ -338,7 +338,7 @@ def _report_paths(args: argparse.Namespace, cfg: Config) -> tuple[str, str, str]
 
 def _require_tables(tables_dir: str) -> None:
     """Refuse to report on nothing: claims would all read NOT RUN and the report would be empty."""
-    from hybrid_retrieval.aggregate import TABLE_NAMES, read_table
+    from hybrid_retrieval.analysis.aggregate import TABLE_NAMES, read_table
 
     if all((df := read_table(tables_dir, name)) is None or df.is_empty() for name in TABLE_NAMES):
         raise HybridRetrievalError(
@@ -405,47 +405,47 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
 # arguments (`hybrid-retrieval lock --help` is the module's help), imported only when called.
 TOOLS: dict[str, tuple[str, dict[str, str], str]] = {
     "lock": (
-        "hybrid_retrieval.locking",
+        "hybrid_retrieval.artifact.locking",
         {},
         "resolve a config's hub branches/tags to commits and write its lock file (config/<name>.lock.yaml)",
     ),
     "check-reference": (
-        "hybrid_retrieval.reference",
+        "hybrid_retrieval.artifact.reference",
         {"command": "check"},
         "compare a finished run with reference/ (exit 0 identical, 1 different, 2 no reference or no check)",
     ),
     "refresh-reference": (
-        "hybrid_retrieval.reference",
+        "hybrid_retrieval.artifact.reference",
         {"command": "refresh"},
         "rewrite reference/ and ARTIFACT.md's expected verdicts from a finished default run",
     ),
     "artifact-verdicts": (
-        "hybrid_retrieval.reference",
+        "hybrid_retrieval.artifact.reference",
         {"command": "artifact"},
         "ARTIFACT.md's expected verdicts from reference/claims.csv (--check: exit 1 if out of date)",
     ),
     "summary": (
-        "hybrid_retrieval.run_summary",
+        "hybrid_retrieval.artifact.run_summary",
         {},
         "a finished run's report, claims and paper paths and its claims table",
     ),
     "config-docs": (
-        "hybrid_retrieval.config_docs",
+        "hybrid_retrieval.artifact.config_docs",
         {},
         "write config/README.md (every config key) from the schema (--check: exit 1 if out of date)",
     ),
     "claims-design": (
-        "hybrid_retrieval.claims_design",
+        "hybrid_retrieval.claims.design",
         {},
         "what a config's grid can decide before it runs: n and the interval per claim",
     ),
     "seed-table": (
-        "hybrid_retrieval.seed_table",
+        "hybrid_retrieval.claims.seed_table",
         {},
         "ARTIFACT.md's verdict table per claim x toy x seed from a seeds run's claims.csv",
     ),
     "generation-config": (
-        "hybrid_retrieval.generation_config",
+        "hybrid_retrieval.generation.generation_config",
         {},
         "what the authors' generate() call would have done with a checkpoint's generation_config.json",
     ),
@@ -656,9 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _apply_numerics(args: argparse.Namespace) -> None:
-    """The config's CPU numerics (hybrid_retrieval.numerics), as in the rule's script: before torch loads.
+    """The config's CPU numerics (hybrid_retrieval.infra.numerics), as in the rule's script: before torch loads.
     Called in a process that already holds torch (a test calling `main`), it can only say so."""
-    from hybrid_retrieval.numerics import apply_numerics
+    from hybrid_retrieval.infra.numerics import apply_numerics
 
     config = getattr(args, "config", None)  # export-schema has none
     if config is None or not Path(config).is_file():
@@ -692,7 +692,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # a read-only or full results/ ...: one line naming the path and the fix
         if args.verbose:
             raise
-        from hybrid_retrieval.fs_errors import describe_os_error
+        from hybrid_retrieval.infra.fs_errors import describe_os_error
 
         print(f"hybrid-retrieval {args.command}: error: {describe_os_error(err)}", file=sys.stderr)
         return 2

@@ -14,8 +14,8 @@ from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from conftest import VOCAB_SIZE, _sharpen_attention, make_tiny_model, save_hub_layout
-from hybrid_retrieval.canary import check_interventions
 from hybrid_retrieval.errors import UnknownArchitectureError
+from hybrid_retrieval.jobs.canary import check_interventions
 from hybrid_retrieval.models import registry
 from hybrid_retrieval.models.base import ArchitectureAdapter, FamilyAdapter
 from hybrid_retrieval.models.jamba import JambaAdapter
@@ -236,7 +236,7 @@ def test_the_canary_stops_a_model_whose_attention_the_interventions_do_not_compu
 
     from transformers import Gemma2Config, Gemma2ForCausalLM
 
-    from hybrid_retrieval.canary import CanaryError
+    from hybrid_retrieval.jobs.canary import CanaryError
     from hybrid_retrieval.models.loading import LoadedModel
 
     torch.manual_seed(0)
@@ -266,7 +266,7 @@ def test_the_canary_stops_a_model_whose_attention_the_interventions_do_not_compu
 def test_code_digest_covers_every_builtin_adapter_file() -> None:
     """Adapters are imported on first lookup, yet a job's code digest (which reads the imports) must change
     when one does, so that its results are recomputed."""
-    from hybrid_retrieval.workflow_support import module_closure
+    from hybrid_retrieval.infra.workflow_support import module_closure
 
     files = {path.name for path in module_closure(("hybrid_retrieval.models.loading",))}
     modules = {ref.partition(":")[0].rpartition(".")[2] + ".py" for ref in registry.BUILTIN_ADAPTERS.values()}

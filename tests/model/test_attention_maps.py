@@ -8,16 +8,16 @@ import pytest
 import torch
 from test_evaluate import tiny_trials
 
-from hybrid_retrieval.attention_maps import (
+from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.interventions import InterventionSpec
+from hybrid_retrieval.jobs.attention_maps import (
     kept_head_order,
     maps_arrays,
     read_maps,
     summary_table,
     write_npz,
 )
-from hybrid_retrieval.errors import ConfigError
-from hybrid_retrieval.interventions import InterventionSpec
-from hybrid_retrieval.recording import record_attention, record_with_maps
+from hybrid_retrieval.jobs.recording import record_attention, record_with_maps
 
 STEPS = 4
 BOUNDARY = {"recurrent_gemma": "last_token_as_generation", "jamba": "whole_prompt"}  # the authors'
@@ -101,7 +101,7 @@ def test_decoding_maps_sit_at_the_keys_a_fresh_forward_sees(loaded, tiny_arch) -
     """Each decoding step's map, placed at absolute key positions (RecurrentGemma: a window of 16 over a
     43-token prompt, its cache rolled), equals the last row of a fresh eager forward over the prompt and the
     tokens generated before that step."""
-    from hybrid_retrieval.decoding import decode, prefill
+    from hybrid_retrieval.generation.decoding import decode, prefill
 
     trial = _trial(loaded)
     spec = InterventionSpec(kind="entropy_topk", k=loaded.adapter.attention_layers(loaded.model)[0].num_heads)

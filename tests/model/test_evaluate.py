@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 import torch
 
-from hybrid_retrieval import evaluate
 from hybrid_retrieval.errors import DataError
-from hybrid_retrieval.evaluate import RETRIEVAL_SCHEMA, generate_greedy, run_retrieval
 from hybrid_retrieval.interventions import InterventionSpec
+from hybrid_retrieval.jobs import evaluate
+from hybrid_retrieval.jobs.evaluate import RETRIEVAL_SCHEMA, generate_greedy, run_retrieval
 from hybrid_retrieval.tasks.haystack import FixedNeedle
 from hybrid_retrieval.tasks.niah import build_trials
 

@@ -1,4 +1,4 @@
-"""hybrid_retrieval.experiments: config settings -> InterventionSpecs, on the tiny real-class models."""
+"""hybrid_retrieval.jobs.experiments: config settings -> InterventionSpecs, on the tiny real-class models."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from hybrid_retrieval.errors import ConfigError
-from hybrid_retrieval.experiments import (
+from hybrid_retrieval.jobs.experiments import (
     experiment_specs,
     haystack_sources,
     num_heads,

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from hybrid_retrieval.errors import ConfigError
-from hybrid_retrieval.experiments import experiment_specs, num_heads
+from hybrid_retrieval.jobs.experiments import experiment_specs, num_heads
 
 REPO = Path(__file__).resolve().parents[2]
 MODES = {"generation_modes": ["keep", "omit"], "prefill_modes": ["keep", "follow"]}
@@ -53,8 +53,8 @@ def test_at_all_heads_the_exposure_outputs_equal_unsparsified_exposure(loaded, t
     sys.path.insert(0, str(Path(__file__).parent))
     from test_evaluate import tiny_trials
 
-    from hybrid_retrieval.evaluate import run_conditions
     from hybrid_retrieval.interventions import InterventionSpec
+    from hybrid_retrieval.jobs.evaluate import run_conditions
 
     trials = tiny_trials(loaded.tokenizer, lengths=(48,), depths=(0, 100))
     modes = {**MODES, "generation_modes": ["omit", "only"], "prefill_modes": ["follow"]}

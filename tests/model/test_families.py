@@ -28,9 +28,9 @@ import torch
 import transformers as tf
 
 from conftest import VOCAB_SIZE, _sharpen_attention
-from hybrid_retrieval.canary import CanaryError, check_interventions
-from hybrid_retrieval.decoding import branch, decode, prefill
+from hybrid_retrieval.generation.decoding import branch, decode, prefill
 from hybrid_retrieval.interventions import InterventionSpec, apply_intervention
+from hybrid_retrieval.jobs.canary import CanaryError, check_interventions
 from hybrid_retrieval.models.base import AttentionLayer
 from hybrid_retrieval.models.loading import LoadedModel
 from hybrid_retrieval.models.registry import BUILTIN_ADAPTERS, get_adapter
@@ -312,7 +312,7 @@ def _job(model_dir, out_path, monkeypatch: pytest.MonkeyPatch, *, canary: bool =
     """An attention-ablation job (generation and all) on four tiny trials, as the workflow runs it."""
     from test_evaluate import tiny_trials
 
-    from hybrid_retrieval import experiments
+    from hybrid_retrieval.jobs import experiments
 
     monkeypatch.setattr(
         experiments,
@@ -358,7 +358,7 @@ def test_the_canary_leaves_the_rows_unchanged(arch, tiny_model_dirs, tmp_path, m
 def test_mmlu_jobs_run_the_prefill_canary(tiny_model_dirs, tmp_path, monkeypatch) -> None:
     from test_multiple_choice import make_questions
 
-    from hybrid_retrieval import experiments
+    from hybrid_retrieval.jobs import experiments
     from hybrid_retrieval.tasks import mmlu
 
     data = {"test": {"s": make_questions("s", 3, 0)}, "dev": {"s": make_questions("s", 2, 1)}}
@@ -377,7 +377,8 @@ def test_mmlu_jobs_run_the_prefill_canary(tiny_model_dirs, tmp_path, monkeypatch
 def test_the_canary_prompt_stays_within_one_query_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
     """A chunked prefill equals eager attention only to rounding, so the canary shortens the first trial to
     what one chunk holds (batch 1 x heads x n x n), and to CANARY_TOKENS at most."""
-    from hybrid_retrieval import canary, interventions
+    from hybrid_retrieval import interventions
+    from hybrid_retrieval.jobs import canary
 
     loaded, seen = tiny("bamba"), []
     real = canary.prefill
@@ -397,7 +398,7 @@ def test_the_canary_prompt_stays_within_one_query_chunk(monkeypatch: pytest.Monk
 
 
 def test_canary_phases_follow_what_the_specs_touch() -> None:
-    from hybrid_retrieval.canary import canary_phases
+    from hybrid_retrieval.jobs.canary import canary_phases
 
     assert canary_phases([InterventionSpec(kind="none")]) == (
         "generation",

@@ -19,16 +19,16 @@ import torch
 from transformers import JambaConfig, JambaForCausalLM, PreTrainedTokenizerFast
 
 from hybrid_retrieval.interventions import InterventionSpec
+from hybrid_retrieval.jobs.multiple_choice import encode_pair, score_choices
 from hybrid_retrieval.models.loading import LoadedModel
 from hybrid_retrieval.models.registry import get_adapter
-from hybrid_retrieval.multiple_choice import encode_pair, score_choices
 from hybrid_retrieval.tasks.glue import GLUE_TASKS, format_prompt, load_glue_task, metric_value, select_shots
-from hybrid_retrieval.tokenizer import build_word_tokenizer, split_words
+from hybrid_retrieval.tasks.tokenizer import build_word_tokenizer, split_words
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import glue_fixture as fx  # noqa: E402
 
-from hybrid_retrieval.glue_eval import score_glue  # noqa: E402
+from hybrid_retrieval.jobs.glue_eval import score_glue  # noqa: E402
 
 lm_eval = pytest.importorskip("lm_eval")  # a test dependency (pyproject [test]); absent only in minimal envs
 

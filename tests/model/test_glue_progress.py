@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import glue_fixture as fx  # noqa: E402
 
-from hybrid_retrieval.glue_eval import run_glue  # noqa: E402
+from hybrid_retrieval.jobs.glue_eval import run_glue  # noqa: E402
 
 
 def test_glue_scoring_logs_progress_then_a_result_line(tiny_model_dirs, tmp_path, caplog) -> None:

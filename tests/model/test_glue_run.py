@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import glue_fixture as fx  # noqa: E402
 
 from hybrid_retrieval.errors import ConfigError, DataError  # noqa: E402
-from hybrid_retrieval.glue_eval import GLUE_ROW_SCHEMA, run_glue  # noqa: E402
+from hybrid_retrieval.jobs.glue_eval import GLUE_ROW_SCHEMA, run_glue  # noqa: E402
 
 MODEL = {"name": "tiny-jamba", "dtype": "float32", "chat_template": False, "prefill_boundary": "auto"}
 
@@ -73,10 +73,10 @@ def test_glue_jobs_run_the_prefill_canary(tiny_model_dirs, snapshot, tmp_path, m
     interventions do nothing before any row is written."""
     import contextlib
 
-    from hybrid_retrieval import canary, glue_eval
-    from hybrid_retrieval.canary import CanaryError
+    from hybrid_retrieval.jobs import canary, glue_eval
+    from hybrid_retrieval.jobs.canary import CanaryError
+    from hybrid_retrieval.jobs.multiple_choice import encode_pair
     from hybrid_retrieval.models.loading import load_model
-    from hybrid_retrieval.multiple_choice import encode_pair
     from hybrid_retrieval.tasks.glue import continuations, format_prompt, load_glue_task, select_shots
 
     root, record = snapshot

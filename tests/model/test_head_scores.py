@@ -10,12 +10,12 @@ import torch
 from transformers import JambaConfig, JambaForCausalLM
 
 from hybrid_retrieval.errors import ConfigError
-from hybrid_retrieval.head_scores import head_scores, smallest_k_keeping, static_heads_from_scores
 from hybrid_retrieval.interventions import InterventionSpec
+from hybrid_retrieval.jobs.head_scores import head_scores, smallest_k_keeping, static_heads_from_scores
+from hybrid_retrieval.jobs.recording import record_attention
 from hybrid_retrieval.models.loading import LoadedModel
 from hybrid_retrieval.models.registry import get_adapter
-from hybrid_retrieval.recording import record_attention
-from hybrid_retrieval.tokenizer import build_word_tokenizer
+from hybrid_retrieval.tasks.tokenizer import build_word_tokenizer
 
 WORDS = "red green blue cat dog fish tree rock sun moon one two three four the best is in . ? :".split()
 NUM_HEADS = 4

@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModelForCausalLM
 from transformers.integrations.hub_kernels import use_kernel_func_from_hub_with_fallback
 
-from hybrid_retrieval.kernels import REFERENCE, _bound, kernel_paths, summary
+from hybrid_retrieval.models.kernels import REFERENCE, _bound, kernel_paths, summary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "rehearsal"))  # test tooling
 from standins import model_config  # noqa: E402

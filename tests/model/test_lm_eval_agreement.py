@@ -16,9 +16,9 @@ import torch
 from transformers import JambaConfig, JambaForCausalLM
 
 from hybrid_retrieval.interventions import InterventionSpec
+from hybrid_retrieval.jobs.multiple_choice import score_multiple_choice
 from hybrid_retrieval.models.loading import LoadedModel
 from hybrid_retrieval.models.registry import get_adapter
-from hybrid_retrieval.multiple_choice import score_multiple_choice
 from hybrid_retrieval.tasks.mmlu import (
     LETTERS,
     LM_EVAL_DOC_TO_TEXT,
@@ -27,7 +27,7 @@ from hybrid_retrieval.tasks.mmlu import (
     question_text,
     write_lm_eval_tasks,
 )
-from hybrid_retrieval.tokenizer import build_word_tokenizer, split_words
+from hybrid_retrieval.tasks.tokenizer import build_word_tokenizer, split_words
 
 lm_eval = pytest.importorskip("lm_eval")  # a test dependency (pyproject [test]); absent only in minimal envs
 

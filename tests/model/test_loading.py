@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hybrid_retrieval import hub
 from hybrid_retrieval.errors import ConfigError, ModelLoadError, UnknownArchitectureError
+from hybrid_retrieval.infra import hub
 from hybrid_retrieval.models import loading
 from hybrid_retrieval.models.loading import REVISION_FILE, download_snapshot, load_model
 

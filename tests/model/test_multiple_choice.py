@@ -11,11 +11,11 @@ from transformers import JambaConfig, JambaForCausalLM, RecurrentGemmaConfig, Re
 
 from hybrid_retrieval.errors import ConfigError, InterventionError
 from hybrid_retrieval.interventions import InterventionSpec
+from hybrid_retrieval.jobs.multiple_choice import EncodedQuestion, letter_logprobs, score_multiple_choice
 from hybrid_retrieval.models.loading import LoadedModel
 from hybrid_retrieval.models.registry import get_adapter
-from hybrid_retrieval.multiple_choice import EncodedQuestion, letter_logprobs, score_multiple_choice
 from hybrid_retrieval.tasks.mmlu import MCQuestion, description, format_prompt, question_text
-from hybrid_retrieval.tokenizer import build_word_tokenizer, split_words
+from hybrid_retrieval.tasks.tokenizer import build_word_tokenizer, split_words
 
 WORDS = "red green blue cat dog fish tree rock sun moon one two three four five six".split()
 SUBJECTS = ("toy_facts", "high_school_colors")

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from hybrid_retrieval.evaluate import RETRIEVAL_SCHEMA, _row
 from hybrid_retrieval.interventions import InterventionSpec, model_fields
+from hybrid_retrieval.jobs.evaluate import RETRIEVAL_SCHEMA, _row
 from hybrid_retrieval.tasks.haystack import PAPER_NEEDLE, EssayHaystack, FixedNeedle
 from hybrid_retrieval.tasks.niah import build_trials
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_retrieval.numerics import DISPATCH_VARIABLES, portable_supported
+from hybrid_retrieval.infra.numerics import DISPATCH_VARIABLES, portable_supported
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from tiny_toy import TINY_MODEL, tiny_run  # noqa: E402
@@ -29,7 +29,7 @@ RUN = tiny_run(steps=6)
 # What a workflow job does: numerics first, then the package's torch code (fresh process each time).
 TRAIN = """
 import json, sys, tempfile
-from hybrid_retrieval.numerics import apply_numerics
+from hybrid_retrieval.infra.numerics import apply_numerics
 apply_numerics(sys.argv[1])
 import torch
 from hybrid_retrieval.models.toy import train_toy

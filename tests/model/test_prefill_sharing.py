@@ -11,12 +11,12 @@ import pytest
 import torch
 from test_evaluate import tiny_trials
 
-from hybrid_retrieval import decoding
-from hybrid_retrieval.decode_state import ModelState, capture
-from hybrid_retrieval.decoding import branch, decode, prefill, resolve_prefill_boundary
 from hybrid_retrieval.errors import ConfigError, InterventionError
-from hybrid_retrieval.evaluate import SORT_KEYS, run_conditions, run_retrieval
+from hybrid_retrieval.generation import decoding
+from hybrid_retrieval.generation.decode_state import ModelState, capture
+from hybrid_retrieval.generation.decoding import branch, decode, prefill, resolve_prefill_boundary
 from hybrid_retrieval.interventions import InterventionSpec, apply_intervention
+from hybrid_retrieval.jobs.evaluate import SORT_KEYS, run_conditions, run_retrieval
 
 MAX_NEW = 5
 BOUNDARIES = ("last_token_as_generation", "whole_prompt")
@@ -220,7 +220,7 @@ def test_conditions_together_equal_one_at_a_time(loaded, tmp_path: Path, boundar
 
 
 def test_conditions_batched_as_rows_equal_separate_decodes(loaded) -> None:
-    from hybrid_retrieval.row_interventions import apply_row_interventions
+    from hybrid_retrieval.interventions.row_interventions import apply_row_interventions
 
     trials, ids = _batch(loaded)
     shared = prefill(loaded, ids, "last_token_as_generation", fast_attention=True)
@@ -243,7 +243,7 @@ def test_conditions_batched_as_rows_equal_separate_decodes(loaded) -> None:
 
 
 def test_row_chunks_pack_conditions_and_keep_mixer_ablations_alone() -> None:
-    from hybrid_retrieval.evaluate import _row_chunks
+    from hybrid_retrieval.jobs.evaluate import _row_chunks
 
     specs = [
         InterventionSpec(kind="none"),
@@ -262,7 +262,7 @@ def test_row_chunks_pack_conditions_and_keep_mixer_ablations_alone() -> None:
 
 
 def test_recordings_follow_the_prefill_boundary(loaded) -> None:
-    from hybrid_retrieval.recording import record_attention
+    from hybrid_retrieval.jobs.recording import record_attention
 
     trials, _ = _batch(loaded, n=1)
     spec = InterventionSpec(kind="entropy_topk", k=1)

@@ -19,7 +19,7 @@ DRIVER = """
 import json, sys, time
 sys.path[:0] = [{tests!r}]
 from test_evaluate import tiny_trials
-from hybrid_retrieval import evaluate, experiments
+from hybrid_retrieval.jobs import evaluate, experiments
 
 model_dir, out, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
 experiments.grid_trials = lambda loaded, grid, haystack, variant, haystack_dir=None: tiny_trials(

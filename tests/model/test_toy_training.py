@@ -24,7 +24,7 @@ from hybrid_retrieval.models.toy import (
 from hybrid_retrieval.tasks import mmlu
 from hybrid_retrieval.tasks.prompts import build_prompt
 from hybrid_retrieval.tasks.synthetic import SUBJECTS, SyntheticLanguage
-from hybrid_retrieval.tokenizer import build_word_tokenizer
+from hybrid_retrieval.tasks.tokenizer import build_word_tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from tiny_toy import TINY_MODEL, tiny_run  # noqa: E402

@@ -138,7 +138,7 @@ def test_a_checkpoint_of_other_parameters_or_code_is_ignored_and_the_log_says_so
     if change == "lr":
         kwargs["lr"] = 2e-3
     elif change == "code":
-        import hybrid_retrieval.workflow_support as support
+        import hybrid_retrieval.infra.workflow_support as support
 
         monkeypatch.setattr(support, "code_digest", lambda *a, **k: "0" * 16)
     with caplog.at_level(logging.INFO, logger="hybrid_retrieval"):

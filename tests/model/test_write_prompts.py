@@ -11,8 +11,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from hybrid_retrieval.cli import main
-from hybrid_retrieval.evaluate import prompt_hash
-from hybrid_retrieval.prompt_log import prompts_path
+from hybrid_retrieval.jobs.evaluate import prompt_hash
+from hybrid_retrieval.jobs.prompt_log import prompts_path
 from hybrid_retrieval.tasks.niah import encode_prompt
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import synthetic_results as fx  # noqa: E402
 
-from hybrid_retrieval.aggregate import TABLE_NAMES, aggregate, read_table, wilson_interval  # noqa: E402
+from hybrid_retrieval.analysis.aggregate import TABLE_NAMES, aggregate, read_table, wilson_interval  # noqa: E402
 from hybrid_retrieval.errors import ConfigError, DataError  # noqa: E402
 
 

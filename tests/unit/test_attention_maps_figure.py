@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 import vl_convert as vlc
 
-from hybrid_retrieval.attention_maps import SUMMARY_SCHEMA, probe_files, probe_name, summary_table
 from hybrid_retrieval.config import load_config
 from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.jobs.attention_maps import SUMMARY_SCHEMA, probe_files, probe_name, summary_table
 from hybrid_retrieval.report.captions import FIGURE_CAPTIONS
 from hybrid_retrieval.report.figures import (
     VL_VERSION,
@@ -64,7 +64,7 @@ class Block(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(name, name=name)
 sys.meta_path.insert(0, Block())
 sys.path.insert(0, {str(SRC)!r})
-from hybrid_retrieval.attention_maps import write_summary
+from hybrid_retrieval.jobs.attention_maps import write_summary
 write_summary([{str(path)!r}], {str(tmp_path / "out.parquet")!r})
 """
     subprocess.run([sys.executable, "-c", code], check=True)

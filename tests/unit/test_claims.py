@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import synthetic_results as fx  # noqa: E402
 
-from hybrid_retrieval.aggregate import aggregate  # noqa: E402
+from hybrid_retrieval.analysis.aggregate import aggregate  # noqa: E402
 from hybrid_retrieval.claims import (  # noqa: E402
     CLAIM_IDS,
     CLAIM_QUOTES,
@@ -239,7 +239,7 @@ def test_a_model_that_does_not_retrieve_fails_as_not_testable(tmp_path):
 
 
 def test_artifact_quotes_the_deviations_verbatim():
-    from hybrid_retrieval.deviations import DEVIATIONS, deviations_markdown
+    from hybrid_retrieval.report.deviations import DEVIATIONS, deviations_markdown
 
     artifact = (Path(__file__).resolve().parents[2] / "ARTIFACT.md").read_text(encoding="utf-8")
     block = artifact.split("<!-- deviations:start -->\n", 1)[1].split("\n<!-- deviations:end -->", 1)[0]

@@ -1,12 +1,12 @@
 """ARTIFACT.md's generated claim tables equal their generators: what each grid can decide
-(hybrid_retrieval.claims_design) and the verdicts per toy x seed (hybrid_retrieval.seed_table)."""
+(hybrid_retrieval.claims.design) and the verdicts per toy x seed (hybrid_retrieval.claims.seed_table)."""
 
 from pathlib import Path
 
 import pytest
 
-from hybrid_retrieval import seed_table
-from hybrid_retrieval.claims_design import design_markdown
+from hybrid_retrieval.claims import seed_table
+from hybrid_retrieval.claims.design import design_markdown
 from hybrid_retrieval.config import load_config_file
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -66,7 +66,7 @@ def test_download_on_a_branch_locks_it_beside_the_config_then_downloads_the_lock
     import huggingface_hub
     from huggingface_hub.errors import GatedRepoError
 
-    from hybrid_retrieval import hub
+    from hybrid_retrieval.infra import hub
 
     checkout_locks = sorted((REPO / "config").glob("*.lock.yaml"))
     shutil.copy(REPO / "config/paper.yaml", tmp_path / "paper.yaml")

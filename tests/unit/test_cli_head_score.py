@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hybrid_retrieval import cli, experiments
+from hybrid_retrieval import cli
+from hybrid_retrieval.jobs import experiments
 
 REPO = Path(__file__).resolve().parents[2]
 

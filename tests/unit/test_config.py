@@ -103,7 +103,7 @@ def test_hub_model_needs_a_pinned_revision() -> None:
     data["models"]["real"]["revision"] = "0" * 40  # the old placeholder
     with pytest.raises(ConfigError, match=r"models\.real\.revision: Value error, revision is all zeros"):
         load_config(data)
-    data["models"]["real"]["revision"] = "main"  # a branch: resolved and locked by hybrid_retrieval.locking
+    data["models"]["real"]["revision"] = "main"  # a branch: resolved and locked by hybrid_retrieval.artifact.locking
     assert load_config(data).models["real"].revision == "main"
     data["models"]["real"]["revision"] = "a" * 40
     assert load_config(data).models["real"].revision == "a" * 40

@@ -3,14 +3,14 @@
 import copy
 import re
 
+from hybrid_retrieval.artifact.config_docs import README, _source_texts, main, render
 from hybrid_retrieval.config import Config
-from hybrid_retrieval.config_docs import README, _source_texts, main, render
 
 
 def test_readme_matches_the_schema():
-    # Fails when a key is added, removed or redescribed without `python -m hybrid_retrieval.config_docs`.
+    # Fails when a key is added, removed or redescribed without `hybrid-retrieval config-docs`.
     assert README.read_text(encoding="utf-8") == render(), (
-        "regenerate: python -m hybrid_retrieval.config_docs"
+        "regenerate: python -m hybrid_retrieval.artifact.config_docs"
     )
 
 

@@ -16,7 +16,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from hybrid_retrieval.provenance import REPORTED_PACKAGES, canonical_name, installed_distributions
+from hybrid_retrieval.infra.provenance import REPORTED_PACKAGES, canonical_name, installed_distributions
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "requirements" / "lock.txt"

@@ -79,7 +79,7 @@ def test_aggregate_on_a_run_config_looks_in_the_run_folder(
 
 def test_download_model_pins_through_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An existing lock entry is used as it is (no hub asked), into the run folder; the branch is recorded."""
-    from hybrid_retrieval import hub
+    from hybrid_retrieval.infra import hub
 
     monkeypatch.chdir(tmp_path)
     _write_config(tmp_path / "c.yaml", "paper")

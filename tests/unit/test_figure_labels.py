@@ -9,7 +9,7 @@ import vl_convert as vlc
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import synthetic_results as fx  # noqa: E402
 
-from hybrid_retrieval.aggregate import aggregate  # noqa: E402
+from hybrid_retrieval.analysis.aggregate import aggregate  # noqa: E402
 from hybrid_retrieval.report.figures import HEAD_METRICS, VL_VERSION, build_figures, chart_spec  # noqa: E402
 
 

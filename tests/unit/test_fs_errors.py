@@ -9,8 +9,8 @@ import pathlib
 import pytest
 
 from hybrid_retrieval.cli import main
-from hybrid_retrieval.fs_errors import describe_os_error
-from hybrid_retrieval.workflow_support import job_log
+from hybrid_retrieval.infra.fs_errors import describe_os_error
+from hybrid_retrieval.infra.workflow_support import job_log
 
 
 def test_write_errors_name_the_path_the_reason_and_the_fix(tmp_path, monkeypatch) -> None:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from hybrid_retrieval.generation_config import authors_decoding, generation_mode, main
+from hybrid_retrieval.generation.generation_config import authors_decoding, generation_mode, main
 
 
 def _write(folder, **settings) -> None:

@@ -11,9 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import synthetic_results as fx  # noqa: E402
 
-from hybrid_retrieval.aggregate import aggregate, read_table  # noqa: E402
+from hybrid_retrieval.analysis.aggregate import aggregate, read_table  # noqa: E402
 from hybrid_retrieval.claims import evaluate_claims  # noqa: E402
-from hybrid_retrieval.glue_eval import GLUE_ROW_SCHEMA  # noqa: E402
+from hybrid_retrieval.jobs.glue_eval import GLUE_ROW_SCHEMA  # noqa: E402
 from hybrid_retrieval.report.tables import report_views  # noqa: E402
 
 MODEL, HEADS = "jamba-mini-1.6", 32

@@ -12,8 +12,8 @@ import httpx2 as httpx
 import pytest
 from huggingface_hub import errors as hf
 
-from hybrid_retrieval import hub
 from hybrid_retrieval.errors import ModelLoadError
+from hybrid_retrieval.infra import hub
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 WHAT = f"model org/m@{SHA}"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_retrieval.workflow_support import job_log
+from hybrid_retrieval.infra.workflow_support import job_log
 
 
 def test_user_errors_are_one_line_with_the_traceback_in_the_log(tmp_path: Path) -> None:

@@ -29,15 +29,15 @@ def test_tasks_do_not_import_models():
 # The modules of the rules that run in envs/report.yaml (aggregate_results, check_claims, plot_figures,
 # compare_reference, render_report, write_paper_sources, download_haystack), which has no torch.
 REPORT_ENV_MODULES = (
-    "hybrid_retrieval.aggregate",
+    "hybrid_retrieval.analysis.aggregate",
     "hybrid_retrieval.claims",
-    "hybrid_retrieval.numerics",
-    "hybrid_retrieval.reference",
+    "hybrid_retrieval.infra.numerics",
+    "hybrid_retrieval.artifact.reference",
     "hybrid_retrieval.report.figures",
     "hybrid_retrieval.report.latex",
     "hybrid_retrieval.report.render",
     "hybrid_retrieval.tasks.haystack",
-    "hybrid_retrieval.workflow_support",
+    "hybrid_retrieval.infra.workflow_support",
 )
 
 
@@ -64,7 +64,7 @@ import importlib
 for name in {REPORT_ENV_MODULES!r}:
     importlib.import_module(name)
 import synthetic_results as fx
-from hybrid_retrieval.aggregate import aggregate
+from hybrid_retrieval.analysis.aggregate import aggregate
 from hybrid_retrieval.claims import evaluate_claims
 root = __import__("pathlib").Path({str(tmp_path)!r})
 fx.write_synthetic_results(root / "results")
@@ -86,7 +86,7 @@ write_paper_sources(tables_dir=root / "tables", claims_csv=root / "claims.csv", 
 
 
 # The schema is a leaf: the Snakefile loads it at parse time, and the analysis code reads it (not the reverse).
-ANALYSIS_MODULES = ("hybrid_retrieval.claims", "hybrid_retrieval.aggregate", "hybrid_retrieval.report")
+ANALYSIS_MODULES = ("hybrid_retrieval.claims", "hybrid_retrieval.analysis.aggregate", "hybrid_retrieval.report")
 
 
 def test_config_imports_no_analysis_code():
@@ -131,3 +131,77 @@ def test_snakefile_parses_without_polars_altair_or_torch(tmp_path):
     imported = set(json.loads(line.removeprefix("IMPORTED=")))
     assert {"snakemake", "hybrid_retrieval", "pydantic"} <= imported  # the probe saw the parse
     assert not imported & set(PARSE_FREE), sorted(imported & set(PARSE_FREE))
+
+
+# The rooms of the package, bottom floor first (docs/INTERFACES.md, "Rooms"): a module imports only from its
+# own room and the floors below it, so each room can be read, tested and replaced without the ones above.
+FLOORS = (
+    ("errors", "io", "rows", "filenames"),
+    ("infra",),
+    ("tasks",),
+    ("models",),
+    ("config",),
+    ("interventions",),
+    ("generation",),
+    ("analysis",),
+    ("claims",),
+    ("report",),
+    ("artifact",),
+    ("jobs",),
+    ("cli",),
+)
+FLOOR_OF = {room: level for level, rooms in enumerate(FLOORS) for room in rooms}
+
+
+def _room(module: str) -> str | None:
+    """The room of a dotted `hybrid_retrieval` module (`hybrid_retrieval.jobs.evaluate` -> jobs)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "hybrid_retrieval" else None
+
+
+def _package_imports(path: Path) -> set[str]:
+    """The package modules a file imports, also inside functions (`from hybrid_retrieval import x` -> x)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "hybrid_retrieval":
+            names.update(f"hybrid_retrieval.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return {name for name in names if name.startswith("hybrid_retrieval.") and not name.endswith("__version__")}
+
+
+def upward_imports(src: Path) -> list[tuple[str, str]]:
+    """(file, imported module) for every import that reaches a higher floor than the file's room."""
+    package = src / "hybrid_retrieval"
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(src).with_suffix("")
+        room = _room(".".join(rel.parts))
+        own = FLOOR_OF.get(room, 0)  # hybrid_retrieval/__init__.py: the ground floor
+        for name in sorted(_package_imports(path)):
+            if FLOOR_OF[_room(name)] > own:
+                found.append((str(path.relative_to(package)), name))
+    return found
+
+
+def test_every_room_has_a_floor():
+    """A new module or package beside the rooms gets a floor here (and a line in docs/INTERFACES.md)."""
+    package = SRC / "hybrid_retrieval"
+    rooms = {p.stem for p in package.glob("*.py")} | {p.parent.name for p in package.glob("*/__init__.py")}
+    assert rooms - {"__init__"} == set(FLOOR_OF)
+
+
+def test_rooms_import_downward():
+    assert not upward_imports(SRC)
+
+
+def test_an_upward_import_is_caught(tmp_path):
+    """The check sees a lower room importing a higher one, also inside a function."""
+    import shutil
+
+    shutil.copytree(SRC / "hybrid_retrieval", tmp_path / "hybrid_retrieval", ignore=shutil.ignore_patterns("__pycache__"))
+    leaf = tmp_path / "hybrid_retrieval" / "tasks" / "prompts.py"
+    leaf.write_text(leaf.read_text() + "\n\ndef _late():\n    from hybrid_retrieval.jobs import evaluate\n")
+    assert upward_imports(tmp_path) == [("tasks/prompts.py", "hybrid_retrieval.jobs")]

@@ -10,10 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hybrid_retrieval import hub
-from hybrid_retrieval.config import load_config
-from hybrid_retrieval.errors import ConfigError
-from hybrid_retrieval.locking import (
+from hybrid_retrieval.artifact.locking import (
     argv_dry_run,
     argv_job_process,
     config_refs,
@@ -21,6 +18,9 @@ from hybrid_retrieval.locking import (
     lock_path_for,
     read_lock,
 )
+from hybrid_retrieval.config import load_config
+from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.infra import hub
 
 A1, A2, B1 = "a" * 40, "b" * 40, "c" * 40
 
@@ -133,13 +133,13 @@ def test_a_sha_in_a_dry_run_without_hub_goes_on_unchecked_and_unlocked(tmp_path:
 def test_another_endpoint_than_the_locks_warns_once_naming_both(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from hybrid_retrieval import locking
+    from hybrid_retrieval.artifact import locking
 
     fake = FakeHub({("org/model", "main"): A1, ("cais/mmlu", "main"): B1})
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9/mirror")
     monkeypatch.setattr(locking, "_warned_endpoints", set())
     lock_config(load_config(_config()), tmp_path / "c.yaml", resolver=fake)
-    with caplog.at_level("WARNING", logger="hybrid_retrieval.locking"):
+    with caplog.at_level("WARNING", logger="hybrid_retrieval.artifact.locking"):
         lock_config(load_config(_config()), tmp_path / "c.yaml", resolver=fake)  # same endpoint: quiet
         assert caplog.records == []
         monkeypatch.setenv("HF_ENDPOINT", "https://huggingface.co")
@@ -153,7 +153,7 @@ def test_another_endpoint_than_the_locks_warns_once_naming_both(
     monkeypatch.setattr(locking, "_warned_endpoints", set())
     monkeypatch.setattr(sys, "argv", ["snakemake", "--target-jobs", "x", "--mode", "remote"])
     caplog.clear()
-    with caplog.at_level("WARNING", logger="hybrid_retrieval.locking"):
+    with caplog.at_level("WARNING", logger="hybrid_retrieval.artifact.locking"):
         lock_config(load_config(_config()), tmp_path / "c.yaml", resolver=fake)
     assert caplog.records == []
 

@@ -27,7 +27,7 @@ from hybrid_retrieval.tasks.niah import (
     trial_id,
 )
 from hybrid_retrieval.tasks.synthetic import SyntheticLanguage
-from hybrid_retrieval.tokenizer import build_word_tokenizer
+from hybrid_retrieval.tasks.tokenizer import build_word_tokenizer
 
 # ../shared/ beside the repository (as laid out for developers and CI), else the usual absolute path.
 ESSAYS = Path(__file__).resolve().parents[3] / "shared" / "data" / "paul_graham_essays"

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from hybrid_retrieval import numerics
 from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.infra import numerics
 
 # A dispatch another CPU would pick, set from outside: generic ATen kernels, MKL and oneDNN capped lower.
 EMULATED_OTHER_CPU = {
@@ -41,7 +41,7 @@ def test_mode_of_defaults_to_portable_and_names_the_options():
 def test_portable_overrides_the_outside_dispatch_in_a_fresh_process():
     code = (
         "import os, json, sys\n"
-        "from hybrid_retrieval.numerics import apply_numerics, numerics_state\n"
+        "from hybrid_retrieval.infra.numerics import apply_numerics, numerics_state\n"
         "assert 'torch' not in sys.modules\n"
         "apply_numerics('portable')\n"
         "print(json.dumps(numerics_state()))\n"
@@ -57,7 +57,7 @@ def test_portable_overrides_the_outside_dispatch_in_a_fresh_process():
 def test_native_leaves_the_outside_dispatch_alone():
     code = (
         "import json\n"
-        "from hybrid_retrieval.numerics import apply_numerics, numerics_state\n"
+        "from hybrid_retrieval.infra.numerics import apply_numerics, numerics_state\n"
         "apply_numerics('native')\n"
         "print(json.dumps(numerics_state()))\n"
     )

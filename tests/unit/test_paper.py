@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import synthetic_results as fx  # noqa: E402
 
-from hybrid_retrieval.aggregate import aggregate  # noqa: E402
+from hybrid_retrieval.analysis.aggregate import aggregate  # noqa: E402
 from hybrid_retrieval.claims import evaluate_claims  # noqa: E402
 from hybrid_retrieval.report import latex  # noqa: E402
 from hybrid_retrieval.report.figures import write_figures  # noqa: E402

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hybrid_retrieval.config import load_config_file
-from hybrid_retrieval.evaluate import prompt_hash
+from hybrid_retrieval.jobs.evaluate import prompt_hash
 from hybrid_retrieval.tasks.haystack import EssayHaystack, FixedNeedle
 from hybrid_retrieval.tasks.niah import build_trials
 

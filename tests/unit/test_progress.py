@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from hybrid_retrieval.progress import Progress, duration
+from hybrid_retrieval.infra.progress import Progress, duration
 
 
 class Clock:
@@ -24,7 +24,7 @@ def test_duration_reads_like_a_person_would_say_it() -> None:
 def test_progress_logs_count_rate_eta_at_most_every_interval(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
     progress = Progress("baseline on toy-jamba", 100, "rows", every=30, clock=clock)
-    with caplog.at_level(logging.INFO, logger="hybrid_retrieval.progress"):
+    with caplog.at_level(logging.INFO, logger="hybrid_retrieval.infra.progress"):
         clock.now += 10
         progress.update(20)  # the first update: logged (the first rate)
         clock.now += 10

@@ -10,11 +10,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import synthetic_results as fx  # noqa: E402
 
-from hybrid_retrieval.aggregate import aggregate  # noqa: E402
+from hybrid_retrieval.analysis.aggregate import aggregate  # noqa: E402
+from hybrid_retrieval.artifact.reference import write_comparison  # noqa: E402
 from hybrid_retrieval.claims import evaluate_claims  # noqa: E402
-from hybrid_retrieval.numerics import cpu_model  # noqa: E402
-from hybrid_retrieval.provenance import collect_provenance, write_provenance  # noqa: E402
-from hybrid_retrieval.reference import write_comparison  # noqa: E402
+from hybrid_retrieval.infra.numerics import cpu_model  # noqa: E402
+from hybrid_retrieval.infra.provenance import collect_provenance, write_provenance  # noqa: E402
 from hybrid_retrieval.report.render import render_report  # noqa: E402
 
 

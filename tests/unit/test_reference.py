@@ -11,16 +11,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import synthetic_results as fx  # noqa: E402
 
-from hybrid_retrieval.aggregate import aggregate  # noqa: E402
-from hybrid_retrieval.claims import evaluate_claims  # noqa: E402
-from hybrid_retrieval.errors import DataError  # noqa: E402
-from hybrid_retrieval.reference import (  # noqa: E402
+from hybrid_retrieval.analysis.aggregate import aggregate  # noqa: E402
+from hybrid_retrieval.artifact.reference import (  # noqa: E402
     NO_REFERENCE,
     compare_reference,
     format_comparison,
     main,
     refresh_reference,
 )
+from hybrid_retrieval.claims import evaluate_claims  # noqa: E402
+from hybrid_retrieval.errors import DataError  # noqa: E402
 
 WEIGHTS = {"toy-jamba": "a" * 64, "toy-recurrent-gemma": "b" * 64}
 CONFIG = {"numerics": "portable", "retrieval": {"context_lengths": [64, 128, 256], "seed": 0}}

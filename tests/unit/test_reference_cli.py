@@ -15,8 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_reference import write_run  # noqa: E402
 
-from hybrid_retrieval.errors import DataError  # noqa: E402
-from hybrid_retrieval.reference import (  # noqa: E402
+from hybrid_retrieval.artifact.reference import (  # noqa: E402
     VERDICTS_BEGIN,
     VERDICTS_END,
     expected_verdicts,
@@ -25,7 +24,8 @@ from hybrid_retrieval.reference import (  # noqa: E402
     repository_root,
     sync_artifact,
 )
-from hybrid_retrieval.run_summary import claims_table, summary  # noqa: E402
+from hybrid_retrieval.artifact.run_summary import claims_table, summary  # noqa: E402
+from hybrid_retrieval.errors import DataError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,7 +76,7 @@ def test_the_checkout_is_found_from_a_subfolder(reference, tmp_path, monkeypatch
 
 def test_outside_a_checkout_the_error_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("hybrid_retrieval.reference.__file__", str(tmp_path / "a" / "b" / "reference.py"))
+    monkeypatch.setattr("hybrid_retrieval.artifact.reference.__file__", str(tmp_path / "a" / "b" / "reference.py"))
     assert main(["check"]) == 2
     assert "no hybrid-retrieval checkout" in capsys.readouterr().err
 

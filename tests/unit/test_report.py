@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import synthetic_results as fx  # noqa: E402
 
-from hybrid_retrieval.aggregate import aggregate  # noqa: E402
+from hybrid_retrieval.analysis.aggregate import aggregate  # noqa: E402
 from hybrid_retrieval.claims import evaluate_claims  # noqa: E402
 from hybrid_retrieval.errors import ConfigError  # noqa: E402
 from hybrid_retrieval.report.captions import FIGURE_CAPTIONS  # noqa: E402
@@ -108,7 +108,7 @@ def test_report_with_no_results(tmp_path):
 def test_report_shows_criteria_protocol_and_deviations(run, tmp_path):
     import yaml
 
-    from hybrid_retrieval.deviations import DEVIATIONS
+    from hybrid_retrieval.report.deviations import DEVIATIONS
 
     config = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "config.yaml").read_text())
     config["claims"] = {**config.get("claims", {}), "jrt_tolerance": 0.07}

@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import synthetic_results as fx  # noqa: E402
 
-from hybrid_retrieval.aggregate import aggregate  # noqa: E402
+from hybrid_retrieval.analysis.aggregate import aggregate  # noqa: E402
 from hybrid_retrieval.claims import evaluate_claims, read_claims  # noqa: E402
 from hybrid_retrieval.report.families import model_families, model_label  # noqa: E402
 from hybrid_retrieval.report.figures import build_figures, chart_spec  # noqa: E402

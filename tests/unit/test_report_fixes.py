@@ -16,10 +16,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import synthetic_results as fx  # noqa: E402
 
-from hybrid_retrieval.aggregate import aggregate  # noqa: E402
+from hybrid_retrieval.analysis.aggregate import aggregate  # noqa: E402
 from hybrid_retrieval.claims import evaluate_claims  # noqa: E402
-from hybrid_retrieval.deviations import DEVIATIONS  # noqa: E402
 from hybrid_retrieval.report.captions import FIGURE_CAPTIONS, HEAD_METRICS  # noqa: E402
+from hybrid_retrieval.report.deviations import DEVIATIONS  # noqa: E402
 from hybrid_retrieval.report.figures import (  # noqa: E402
     REPORT_WIDTH,
     RETENTION_MEASURE,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from hybrid_retrieval import aggregate, rows
+from hybrid_retrieval import rows
+from hybrid_retrieval.analysis import aggregate
 
 
 def test_aggregate_reads_the_producers_columns_widened() -> None:
@@ -37,7 +38,14 @@ def test_the_intervention_columns_are_one_block_in_every_row_kind() -> None:
 
 def test_producers_write_the_rows_schemas() -> None:
     pytest.importorskip("torch")
-    from hybrid_retrieval import attention_maps, evaluate, glue_eval, head_scores, multiple_choice, recording
+    from hybrid_retrieval.jobs import (
+        attention_maps,
+        evaluate,
+        glue_eval,
+        head_scores,
+        multiple_choice,
+        recording,
+    )
 
     assert evaluate.RETRIEVAL_SCHEMA is rows.RETRIEVAL_SCHEMA
     assert glue_eval.GLUE_ROW_SCHEMA is rows.GLUE_ROW_SCHEMA

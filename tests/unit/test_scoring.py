@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hybrid_retrieval.errors import ConfigError, DataError
-from hybrid_retrieval.scoring import clean_text, normalize, partial_rule, score_output
+from hybrid_retrieval.tasks.scoring import clean_text, normalize, partial_rule, score_output
 
 NEEDLE = "The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day."
 

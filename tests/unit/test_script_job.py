@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from hybrid_retrieval import numerics, workflow_support
 from hybrid_retrieval.errors import HybridRetrievalError
+from hybrid_retrieval.infra import numerics, workflow_support
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "workflow" / "scripts"

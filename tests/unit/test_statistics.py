@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from hybrid_retrieval.statistics import (
+from hybrid_retrieval.analysis.statistics import (
     FAIL,
     INCONCLUSIVE,
     PASS,

@@ -8,7 +8,7 @@ from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.tasks import mmlu
 from hybrid_retrieval.tasks.prompts import PROMPT_VARIANTS, build_prompt
 from hybrid_retrieval.tasks.synthetic import MC_SPLIT_SIZES, SUBJECTS, SyntheticLanguage
-from hybrid_retrieval.tokenizer import build_word_tokenizer, split_words
+from hybrid_retrieval.tasks.tokenizer import build_word_tokenizer, split_words
 
 
 @pytest.fixture(scope="module")

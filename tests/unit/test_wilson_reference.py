@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from hybrid_retrieval.aggregate import wilson_interval
+from hybrid_retrieval.analysis.aggregate import wilson_interval
 
 # Every success count of small n (where the ablation results sit: 0% and 100% included) and a few large n.
 CASES = [(k, n) for n in (1, 2, 5, 18, 40) for k in range(n + 1)] + [(0, 1000), (1, 1000), (843, 1000)]

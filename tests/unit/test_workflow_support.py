@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_retrieval.workflow_support import code_digest, job_log, module_closure
+from hybrid_retrieval.infra.workflow_support import code_digest, job_log, module_closure
 
 
 def _package(root: Path) -> Path:

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import yaml
 
 from hybrid_retrieval.config import load_config
-from hybrid_retrieval.evaluate import prompt_hash
-from hybrid_retrieval.prompt_log import prompt_records, prompts_path, write_prompts
+from hybrid_retrieval.jobs.evaluate import prompt_hash
+from hybrid_retrieval.jobs.prompt_log import prompt_records, prompts_path, write_prompts
 
 REPO = Path(__file__).resolve().parents[2]
 

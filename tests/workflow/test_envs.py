@@ -126,7 +126,7 @@ def _imports_of(path: Path) -> set[str]:
 def _env_imports(scripts: list[Path]) -> tuple[list[str], list[Path]]:
     """(the modules the scripts import at their top, the package files those can reach: for the
     installed-metadata check) for the scripts of one env."""
-    from hybrid_retrieval.workflow_support import module_closure
+    from hybrid_retrieval.infra.workflow_support import module_closure
 
     modules: set[str] = set()
     for script in scripts:
@@ -145,7 +145,7 @@ def _env_imports(scripts: list[Path]) -> tuple[list[str], list[Path]]:
 # state; the essays are downloaded (pooch) only by download_haystack in report.yaml.
 # tests/unit/test_layering.py runs the report env's modules with torch blocked.
 NOT_CALLED_IN_ENV = {
-    "report.yaml": {("hybrid_retrieval.numerics", "numerics_state"), ("hybrid_retrieval.provenance", "torch_build")},
+    "report.yaml": {("hybrid_retrieval.infra.numerics", "numerics_state"), ("hybrid_retrieval.infra.provenance", "torch_build")},
     # the model jobs read the essays download_haystack (report.yaml, with pooch) has written
     "torch.yaml": {("hybrid_retrieval.tasks.haystack", "fetch_files")},
 }

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from conftest import REPO, copy_repo, snakemake
-from hybrid_retrieval import hub
+from hybrid_retrieval.infra import hub
 
 pytestmark = pytest.mark.workflow
 
@@ -245,7 +245,7 @@ def test_a_corrupt_cached_blob_is_fetched_again_and_offline_named_for_deletion(
         shutil.rmtree(tmp_path / "m", ignore_errors=True)
 
     corrupt()
-    with caplog.at_level("WARNING", logger="hybrid_retrieval.hub"):
+    with caplog.at_level("WARNING", logger="hybrid_retrieval.infra.hub"):
         dest = hub.download_model_snapshot(SINGLE, "main", tmp_path / "m", commit=sha)
     assert _blob(dest, "model.safetensors").read_bytes() == good_weights
     assert _blob(dest, "config.json").read_bytes() == good_config
@@ -372,7 +372,7 @@ def test_a_made_up_sha_stops_the_lock_and_the_dag_build(olah, tmp_path: Path) ->
     env = {"HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "0"}
     (repo / "config/bad.yaml").write_text(yaml.safe_dump(_config(SINGLE, MADE_UP)))
     made = _python(
-        repo, "-m", "hybrid_retrieval.locking", "--refresh", "config/bad.yaml", env=env
+        repo, "-m", "hybrid_retrieval.artifact.locking", "--refresh", "config/bad.yaml", env=env
     )  # make lock
     assert made.returncode == 2
     assert (
@@ -392,7 +392,7 @@ def test_a_made_up_sha_stops_the_lock_and_the_dag_build(olah, tmp_path: Path) ->
 
     # the real commit passes and is locked, checked once
     (repo / "config/good.yaml").write_text(yaml.safe_dump(_config(SINGLE, heads[SINGLE])))
-    good = _python(repo, "-m", "hybrid_retrieval.locking", "config/good.yaml", env=env)
+    good = _python(repo, "-m", "hybrid_retrieval.artifact.locking", "config/good.yaml", env=env)
     assert good.returncode == 0, good.stderr
     lock = yaml.safe_load((repo / "config/good.lock.yaml").read_text())
     assert lock["endpoint"] == endpoint
@@ -401,7 +401,7 @@ def test_a_made_up_sha_stops_the_lock_and_the_dag_build(olah, tmp_path: Path) ->
     # another HF_ENDPOINT than the lock's: one warning naming both (the lock is still used, no hub asked)
     other = f"http://127.0.0.1:{_free_port()}"
     moved = _python(
-        repo, "-m", "hybrid_retrieval.locking", "config/good.yaml", env={**env, "HF_ENDPOINT": other}
+        repo, "-m", "hybrid_retrieval.artifact.locking", "config/good.yaml", env={**env, "HF_ENDPOINT": other}
     )
     assert moved.returncode == 0, moved.stderr
     lines = [line for line in moved.stderr.splitlines() if "was made against the hub" in line]

@@ -142,7 +142,7 @@ def test_branch_locked_downloaded_through_the_cache_and_refreshed(
     quiet = snakemake(repo, result, "-n", "--configfile", "config/hub.yaml")
     assert "Nothing to be done" in quiet.stdout + quiet.stderr
     subprocess.run(
-        [str(REPO / ".venv/bin/python"), "-m", "hybrid_retrieval.locking", "--refresh", "config/hub.yaml"],
+        [str(REPO / ".venv/bin/python"), "-m", "hybrid_retrieval.artifact.locking", "--refresh", "config/hub.yaml"],
         cwd=repo,
         check=True,
         env={**os.environ, "PYTHONPATH": str(repo / "src")},

@@ -149,7 +149,7 @@ def test_rehearsal_through_olah_and_slurm(tmp_path: Path, capsys: pytest.Capture
         quiet = rehearsal.run_snakemake(repo, env, "-n")
         assert "Nothing to be done" in quiet.stdout + quiet.stderr
         subprocess.run(
-            [sys.executable, "-m", "hybrid_retrieval.locking", "--refresh", "config/rehearsal.yaml"],
+            [sys.executable, "-m", "hybrid_retrieval.artifact.locking", "--refresh", "config/rehearsal.yaml"],
             cwd=repo, env={**env, "PYTHONPATH": str(repo / "src")}, check=True,
         )  # fmt: skip
         lock = yaml.safe_load((repo / "config/rehearsal.lock.yaml").read_text())["repos"]

@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import synthetic_results as fx  # noqa: E402
 
-from hybrid_retrieval.aggregate import aggregate  # noqa: E402
+from hybrid_retrieval.analysis.aggregate import aggregate  # noqa: E402
 from hybrid_retrieval.claims import evaluate_claims  # noqa: E402
 from hybrid_retrieval.report.captions import FIGURE_CAPTIONS  # noqa: E402
 from hybrid_retrieval.report.render import render_report  # noqa: E402

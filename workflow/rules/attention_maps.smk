@@ -1,4 +1,4 @@
-# Raw attention maps on the probe prompts (experiments.attention_maps; hybrid_retrieval.attention_maps):
+# Raw attention maps on the probe prompts (experiments.attention_maps; hybrid_retrieval.jobs.attention_maps):
 # per model one float16 npz per probe, then their key-binned summary for the report's figure.
 
 from hybrid_retrieval.filenames import probe_name

@@ -7,7 +7,7 @@ import re
 import shutil
 
 from hybrid_retrieval.config import EXPERIMENT_SECTIONS
-from hybrid_retrieval.workflow_support import code_digest
+from hybrid_retrieval.infra.workflow_support import code_digest
 
 # The tables `aggregate_results` writes, and the figures' captions: constants of modules that import
 # no Polars, Altair or torch (the Snakefile parses without them; tests/unit/test_layering.py).
@@ -39,49 +39,49 @@ wildcard_constraints:
 
 # ------------------------------------------------------------------------------------ code digests
 # Each rule's `code` param: the package modules its script calls, with their imports.
-_GLUE = ("hybrid_retrieval.experiments",)
+_GLUE = ("hybrid_retrieval.jobs.experiments",)
 CODE = {
-    "provenance": code_digest("hybrid_retrieval.provenance"),
-    "reference": code_digest("hybrid_retrieval.reference"),
+    "provenance": code_digest("hybrid_retrieval.infra.provenance"),
+    "reference": code_digest("hybrid_retrieval.artifact.reference"),
     # numerics: the kernels every toy job runs on (a change retrains the toys, and so reruns all after them)
-    "toy": code_digest("hybrid_retrieval.models.toy", "hybrid_retrieval.numerics"),
-    "download": code_digest("hybrid_retrieval.hub"),
-    "dataset": code_digest("hybrid_retrieval.hub"),
+    "toy": code_digest("hybrid_retrieval.models.toy", "hybrid_retrieval.infra.numerics"),
+    "download": code_digest("hybrid_retrieval.infra.hub"),
+    "dataset": code_digest("hybrid_retrieval.infra.hub"),
     "haystack": code_digest("hybrid_retrieval.tasks.haystack"),
     "retrieval": code_digest(
-        "hybrid_retrieval.evaluate",
+        "hybrid_retrieval.jobs.evaluate",
         "hybrid_retrieval.tasks.niah",
         "hybrid_retrieval.tasks.haystack",
         "hybrid_retrieval.interventions",
         shallow=_GLUE,
     ),
     "sweep": code_digest(
-        "hybrid_retrieval.evaluate",
+        "hybrid_retrieval.jobs.evaluate",
         "hybrid_retrieval.tasks.niah",
         "hybrid_retrieval.tasks.haystack",
-        "hybrid_retrieval.head_scores",
+        "hybrid_retrieval.jobs.head_scores",
         shallow=_GLUE,
     ),
     "heads": code_digest(
-        "hybrid_retrieval.head_scores", "hybrid_retrieval.tasks.niah", shallow=_GLUE
+        "hybrid_retrieval.jobs.head_scores", "hybrid_retrieval.tasks.niah", shallow=_GLUE
     ),
     "record": code_digest(
-        "hybrid_retrieval.recording", "hybrid_retrieval.tasks.niah", shallow=_GLUE
+        "hybrid_retrieval.jobs.recording", "hybrid_retrieval.tasks.niah", shallow=_GLUE
     ),
     "mmlu": code_digest(
-        "hybrid_retrieval.multiple_choice",
+        "hybrid_retrieval.jobs.multiple_choice",
         "hybrid_retrieval.tasks.mmlu",
         "hybrid_retrieval.interventions",
         shallow=_GLUE,
     ),
-    "aggregate": code_digest("hybrid_retrieval.aggregate"),
+    "aggregate": code_digest("hybrid_retrieval.analysis.aggregate"),
     "claims": code_digest("hybrid_retrieval.claims"),
     "figures": code_digest("hybrid_retrieval.report.figures"),
     "report": code_digest("hybrid_retrieval.report.render"),
     "paper": code_digest("hybrid_retrieval.report.latex"),
     "attention_maps": code_digest(
-        "hybrid_retrieval.attention_maps",
-        "hybrid_retrieval.recording",
+        "hybrid_retrieval.jobs.attention_maps",
+        "hybrid_retrieval.jobs.recording",
         "hybrid_retrieval.tasks.niah",
         shallow=_GLUE,
     ),
@@ -209,8 +209,8 @@ def mmlu_k(wildcards):
 from hybrid_retrieval.tasks.glue import GLUE_TASK_NAMES
 
 CODE["glue"] = code_digest(
-    "hybrid_retrieval.glue_eval",
-    "hybrid_retrieval.multiple_choice",
+    "hybrid_retrieval.jobs.glue_eval",
+    "hybrid_retrieval.jobs.multiple_choice",
     "hybrid_retrieval.tasks.glue",
     "hybrid_retrieval.interventions",
     shallow=_GLUE,

@@ -1,5 +1,5 @@
 # Needle-in-a-haystack experiments: one rule body (run_retrieval_experiment) for all of them, one shared
-# script (run_retrieval_experiment.py) that calls hybrid_retrieval.experiments.run_experiment. Each
+# script (run_retrieval_experiment.py) that calls hybrid_retrieval.jobs.experiments.run_experiment. Each
 # experiment is the same rule with its own output file: `use rule ... with:` sets only the output, the
 # per-rule log and benchmark paths and `retrieval_params(experiment)` (common.smk: the params, defined
 # once), so a change to the body is made once. The sparsity sweep (heads.smk) also needs the head

@@ -5,7 +5,7 @@ from pathlib import Path
 from _job import script_job
 
 with script_job(globals()["snakemake"], numerics=True) as snakemake:
-    from hybrid_retrieval.aggregate import aggregate
+    from hybrid_retrieval.analysis.aggregate import aggregate
 
     tables_dir = Path(snakemake.output[0]).parent  # results/tables
     aggregate(

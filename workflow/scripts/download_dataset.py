@@ -3,7 +3,7 @@
 from _job import script_job
 
 with script_job(globals()["snakemake"]) as snakemake:
-    from hybrid_retrieval.hub import download_snapshot_to
+    from hybrid_retrieval.infra.hub import download_snapshot_to
 
     hub = snakemake.params.hub
     download_snapshot_to(hub["repo_id"], hub["revision"], hub["commit"], snakemake.output[0], "dataset")

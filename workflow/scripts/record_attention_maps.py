@@ -3,7 +3,7 @@
 from _job import script_job
 
 with script_job(globals()["snakemake"], numerics=True) as snakemake:
-    from hybrid_retrieval.attention_maps import run_attention_maps
+    from hybrid_retrieval.jobs.attention_maps import run_attention_maps
 
     run_attention_maps(
         snakemake.input.model,

@@ -5,7 +5,7 @@ from pathlib import Path
 from _job import script_job
 
 with script_job(globals()["snakemake"], numerics=True) as snakemake:
-    from hybrid_retrieval.provenance import write_provenance
+    from hybrid_retrieval.infra.provenance import write_provenance
 
     write_provenance(
         snakemake.params.config,

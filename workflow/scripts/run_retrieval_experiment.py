@@ -4,7 +4,7 @@ run_sparsity_sweep: every condition of one needle-test experiment on one model."
 from _job import script_job
 
 with script_job(globals()["snakemake"], numerics=True) as snakemake:
-    from hybrid_retrieval.experiments import run_experiment
+    from hybrid_retrieval.jobs.experiments import run_experiment
 
     run_experiment(
         snakemake.input.model,

@@ -3,7 +3,7 @@
 from _job import script_job
 
 with script_job(globals()["snakemake"], numerics=True) as snakemake:
-    from hybrid_retrieval.experiments import run_head_scores
+    from hybrid_retrieval.jobs.experiments import run_head_scores
 
     run_head_scores(
         snakemake.input.model,

@@ -3,7 +3,7 @@
 from _job import script_job
 
 with script_job(globals()["snakemake"], numerics=True) as snakemake:
-    from hybrid_retrieval.glue_eval import run_glue
+    from hybrid_retrieval.jobs.glue_eval import run_glue
 
     s = snakemake.params.settings
     run_glue(

@@ -3,6 +3,6 @@
 from _job import script_job
 
 with script_job(globals()["snakemake"]) as snakemake:
-    from hybrid_retrieval.attention_maps import write_summary
+    from hybrid_retrieval.jobs.attention_maps import write_summary
 
     write_summary(list(snakemake.input), snakemake.output[0])

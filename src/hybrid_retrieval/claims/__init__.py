@@ -6,7 +6,7 @@ ran needle exposure on RecurrentGemma only), the deciding statistic's estimate, 
 `level` and its n (distinct prompts or questions), the threshold it is compared with, the status and, for an
 INCONCLUSIVE verdict, about how many trials per condition would decide it and the config key that sets them.
 
-Status (hybrid_retrieval.statistics): PASS when the whole interval meets the criterion, FAIL when the whole
+Status (hybrid_retrieval.analysis.statistics): PASS when the whole interval meets the criterion, FAIL when the whole
 interval violates it, INCONCLUSIVE when it straddles the threshold, NOT RUN when the rows a claim needs are
 absent (never that a check failed). A claim checked on several cells FAILs if any cell fails and PASSes only
 if every cell passes. Trials with identical model inputs under one condition count once (prompt hashes).
@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 import pydantic
 
+from hybrid_retrieval.analysis.statistics import FAIL, INCONCLUSIVE, NOT_RUN, PASS
 from hybrid_retrieval.claims.checks import CHECKS, ClaimResult, Tables, glue_note
 from hybrid_retrieval.claims.wording import (
     CLAIM_IDS,
@@ -37,7 +38,6 @@ from hybrid_retrieval.claims.wording import (
 from hybrid_retrieval.config.claims import ClaimsConfig
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import write_csv
-from hybrid_retrieval.statistics import FAIL, INCONCLUSIVE, NOT_RUN, PASS
 
 __all__ = [
     "PASS", "FAIL", "INCONCLUSIVE", "NOT_RUN", "CLAIMS_COLUMNS", "CLAIM_IDS", "CLAIM_QUOTES", "CLAIM_TEXT",

@@ -1,5 +1,5 @@
 """Each claim's check: the rows of the aggregated tables it reads, the interval it decides from
-(hybrid_retrieval.statistics) and the detail it writes; `CHECKS` maps claim ids to them."""
+(hybrid_retrieval.analysis.statistics) and the detail it writes; `CHECKS` maps claim ids to them."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from hybrid_retrieval.aggregate import read_table
-from hybrid_retrieval.claims.wording import _pct
-from hybrid_retrieval.config.claims import ClaimsConfig
-from hybrid_retrieval.statistics import (
+from hybrid_retrieval.analysis.aggregate import read_table
+from hybrid_retrieval.analysis.statistics import (
     FAIL,
     NOT_RUN,
     Decision,
@@ -21,6 +19,8 @@ from hybrid_retrieval.statistics import (
     decide_rate,
     decide_ratio,
 )
+from hybrid_retrieval.claims.wording import _pct
+from hybrid_retrieval.config.claims import ClaimsConfig
 
 STANDARD = ~pl.col("prompt_variant").str.ends_with("jrt")
 

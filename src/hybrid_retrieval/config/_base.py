@@ -15,7 +15,7 @@ SHA40_PATTERN = r"^[0-9a-f]{40}$"
 REVISION_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}$"
 REVISION_HELP = (
     "a 40-hex commit sha, or a branch/tag (e.g. main) resolved once to its commit and written to the "
-    "config's lock file (config/<name>.lock.yaml); refresh: python -m hybrid_retrieval.locking --refresh <config>"
+    "config's lock file (config/<name>.lock.yaml); refresh: hybrid-retrieval lock --refresh <config>"
 )
 
 

@@ -117,7 +117,7 @@ class Mmlu(Strict):
 
 
 class Glue(Strict):
-    """E5 (GLUE): lm-eval's `glue` tasks under prefill sparsity, at the same k as MMLU (hybrid_retrieval.glue_eval).
+    """E5 (GLUE): lm-eval's `glue` tasks under prefill sparsity, at the same k as MMLU (hybrid_retrieval.jobs.glue_eval).
     dataset "hub" = the `datasets.glue` hub dataset (nyu-mll/glue), downloaded by the workflow at a locked
     commit; otherwise a local copy of that snapshot (a directory in the hub parquet layout)."""
 

@@ -115,7 +115,7 @@ class ConfigParams:
 
     def with_commits(self, commits: dict[str, str | None]) -> Self:
         """This config with each hub revision replaced by its commit ({"models/org/repo": sha, ...}, as
-        hybrid_retrieval.locking writes); refs without a commit (a dry run without hub) stay as written."""
+        hybrid_retrieval.artifact.locking writes); refs without a commit (a dry run without hub) stay as written."""
         models = {
             name: spec.model_copy(update={"revision": commits.get(f"models/{spec.repo_id}") or spec.revision})
             if isinstance(spec, HubModel)
@@ -148,7 +148,7 @@ class ConfigParams:
         override = getattr(self.experiments, section).grid.model_dump(mode="json", exclude_none=True)
         return {**grid, **override}
 
-    # The plain-dict parameters of hybrid_retrieval.experiments, shared by the Snakefile and the CLI.
+    # The plain-dict parameters of hybrid_retrieval.jobs.experiments, shared by the Snakefile and the CLI.
 
     def model_families(self) -> dict[str, str | None]:
         """model -> architecture family as far as the config tells it (the claims' scope column): a toy's
@@ -187,7 +187,7 @@ class ConfigParams:
         return {"arch": spec.arch, "seed": spec.seed, "overrides": spec.training.overrides()}
 
     def haystack_params(self, name: str) -> dict[str, Any]:
-        """The haystack dict of hybrid_retrieval.experiments; a toy's synthetic language is its own seed's."""
+        """The haystack dict of hybrid_retrieval.jobs.experiments; a toy's synthetic language is its own seed's."""
         hay = self.haystack
         if hay.kind == "paul_graham":
             return {"kind": "paul_graham", "commit": hay.commit, "sha256": hay.sha256, "essays": hay.essays}

@@ -30,7 +30,7 @@ class Config(ConfigParams, Strict):
     # auto = cuda when available; cuda = every visible GPU (a model too big for one is spread over several,
     # device_map); cuda:N = that GPU. A cuda job on a machine without a usable GPU fails at its start.
     device: str = Field("cpu", pattern=r"^(cpu|auto|mps|cuda(:[0-9]+)?)$")
-    # CPU float kernels of every job that computes results (hybrid_retrieval.numerics): portable = the same
+    # CPU float kernels of every job that computes results (hybrid_retrieval.infra.numerics): portable = the same
     # AVX2 kernels, one thread, oneDNN off, so results are bit-identical on any x86-64 CPU with AVX2;
     # native = the libraries' fastest kernels for this CPU (results move with the CPU). GPU kernels: neither.
     numerics: Literal["portable", "native"] = "portable"

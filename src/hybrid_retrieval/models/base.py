@@ -8,7 +8,7 @@ under `models/`, registered in `models/registry.py`; a user's own family registe
 `registry.register_adapter` or the `hybrid_retrieval.adapters` entry-point group.
 
 This module imports no torch at import time (nor do the `FamilyAdapter` files), so importing or
-registering an adapter never loads torch before a job's numerics are set (`hybrid_retrieval.numerics`).
+registering an adapter never loads torch before a job's numerics are set (`hybrid_retrieval.infra.numerics`).
 """
 
 from __future__ import annotations

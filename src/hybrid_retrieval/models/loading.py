@@ -27,9 +27,9 @@ import torch
 from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from hybrid_retrieval import hub
 from hybrid_retrieval.errors import ConfigError, HybridRetrievalError, ModelLoadError
 from hybrid_retrieval.filenames import REVISION_FILE, TOY_METADATA_FILE
+from hybrid_retrieval.infra import hub
 from hybrid_retrieval.io import write_text
 from hybrid_retrieval.models.base import ArchitectureAdapter
 from hybrid_retrieval.models.registry import get_adapter

@@ -14,7 +14,7 @@ Three sources, looked up in this order:
 3. the built-in families (`BUILTIN_ADAPTERS`, one file each under `models/`).
 
 Nothing is imported before it is looked up, and this module imports no torch: registering or importing an
-adapter never loads torch before a job's numerics are set (`hybrid_retrieval.numerics`). An adapter object
+adapter never loads torch before a job's numerics are set (`hybrid_retrieval.infra.numerics`). An adapter object
 needs `model_type`, `attention_layers(model)` and `mixer_layers(model)` (`base.ArchitectureAdapter`); the
 simplest is a `base.FamilyAdapter`. Errors list every family known at that moment.
 """

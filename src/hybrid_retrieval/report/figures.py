@@ -20,7 +20,7 @@ import altair as alt
 import polars as pl
 import vl_convert as vlc
 
-from hybrid_retrieval.aggregate import read_table
+from hybrid_retrieval.analysis.aggregate import read_table
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.io import atomic_path, write_json, write_text
 from hybrid_retrieval.report.captions import HEAD_METRICS

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from hybrid_retrieval.aggregate import read_table
+from hybrid_retrieval.analysis.aggregate import read_table
 from hybrid_retrieval.claims import read_claims
 from hybrid_retrieval.errors import HybridRetrievalError
 from hybrid_retrieval.io import atomic_path, write_text

@@ -24,10 +24,10 @@ import vl_convert as vlc
 import yaml
 
 from hybrid_retrieval.claims import criteria, parse_claims_config, read_claims
-from hybrid_retrieval.deviations import DEVIATIONS
+from hybrid_retrieval.infra.provenance import REPORTED_PACKAGES, git_commit, package_versions  # noqa: F401
 from hybrid_retrieval.io import write_text
-from hybrid_retrieval.provenance import REPORTED_PACKAGES, git_commit, package_versions  # noqa: F401
 from hybrid_retrieval.report.captions import FIGURE_CAPTIONS
+from hybrid_retrieval.report.deviations import DEVIATIONS
 from hybrid_retrieval.report.families import model_families
 from hybrid_retrieval.report.figures import VL_VERSION, build_figures, chart_spec
 from hybrid_retrieval.report.tables import TableView, claims_view, family_summary_view, report_views
@@ -147,7 +147,7 @@ def criteria_view(config: dict[str, Any]) -> list[tuple[str, str]]:
 
 def protocol_view(config: dict[str, Any]) -> list[tuple[str, str]]:
     """(option, value) rows: the protocol choices of this run (each default is the authors', see
-    hybrid_retrieval.deviations); absent keys are shown with their defaults."""
+    hybrid_retrieval.report.deviations); absent keys are shown with their defaults."""
     from hybrid_retrieval.config import load_config
 
     try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from hybrid_retrieval.aggregate import read_table
+from hybrid_retrieval.analysis.aggregate import read_table
 from hybrid_retrieval.report.families import UNKNOWN, several
 
 # The tables' captions (the HTML report, the paper and the `snakemake --report` items: workflow/report/*.rst).

@@ -198,7 +198,7 @@ def load_mmlu_hub_dir(root: str | os.PathLike[str]) -> MCDataset:
 
 def load_mmlu_snapshot(record: str | os.PathLike[str]) -> MCDataset:
     """The dataset of a `snapshot.json` written by the workflow's download_dataset rule (HF cache)."""
-    from hybrid_retrieval.hub import read_snapshot_record
+    from hybrid_retrieval.infra.hub import read_snapshot_record
 
     return load_mmlu_hub_dir(read_snapshot_record(record)["path"])
 
@@ -207,7 +207,7 @@ def dataset_label(source: str | os.PathLike[str]) -> str:
     """"<repo_id>@<commit>" for a snapshot record (what the results name), else "mmlu"."""
     text = str(source)
     if text.endswith(".json") and Path(text).is_file():
-        from hybrid_retrieval.hub import read_snapshot_record
+        from hybrid_retrieval.infra.hub import read_snapshot_record
 
         record = read_snapshot_record(text)
         return f"{record['repo_id']}@{record['commit']}"

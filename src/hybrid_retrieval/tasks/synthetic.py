@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.tasks import mmlu, prompts
 from hybrid_retrieval.tasks.mmlu import LETTERS, MCQuestion
-from hybrid_retrieval.tokenizer import split_words
+from hybrid_retrieval.tasks.tokenizer import split_words
 
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"

@@ -51,7 +51,7 @@ from hybrid_retrieval.models.toy.training import (
     train,
 )
 from hybrid_retrieval.tasks.synthetic import SUBJECTS, SyntheticLanguage
-from hybrid_retrieval.tokenizer import build_word_tokenizer
+from hybrid_retrieval.tasks.tokenizer import build_word_tokenizer
 
 __all__ = [
     "LOSS_MEANS",

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 import transformers
 
-from hybrid_retrieval import numerics
 from hybrid_retrieval.errors import ConfigError, HybridRetrievalError
+from hybrid_retrieval.infra import numerics
 from hybrid_retrieval.io import atomic_path
 from hybrid_retrieval.models.toy.recipe import ToyTrainConfig
 
@@ -72,8 +72,8 @@ def _toy_code_digest() -> str:
     """The workflow's code param of train_toy_model (common.smk CODE["toy"]). workflow_support is looked up
     at run time, not imported: an import would put it in that digest, and its edits (job logs) would then
     retrain the toys without changing their weights."""
-    support = importlib.import_module("hybrid_retrieval.workflow_support")
-    return support.code_digest("hybrid_retrieval.models.toy", "hybrid_retrieval.numerics")
+    support = importlib.import_module("hybrid_retrieval.infra.workflow_support")
+    return support.code_digest("hybrid_retrieval.models.toy", "hybrid_retrieval.infra.numerics")
 
 
 class TrainingCheckpoint:

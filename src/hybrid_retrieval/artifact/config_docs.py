@@ -4,8 +4,8 @@ schema (`config.Config`), so the page cannot drift from what validation accepts 
 A key's text is its `Field(description=...)`; a field without one is described by the comment written
 beside or directly above it in its module of config/. Regenerate after changing the schema:
 
-    .venv/bin/python -m hybrid_retrieval.config_docs            # writes config/README.md
-    .venv/bin/python -m hybrid_retrieval.config_docs --check    # exit 1 when the file is out of date
+    .venv/bin/hybrid-retrieval config-docs            # writes config/README.md
+    .venv/bin/hybrid-retrieval config-docs --check    # exit 1 when the file is out of date
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import pydantic
 from hybrid_retrieval import config as config_module
 from hybrid_retrieval.io import write_text
 
-README = Path(__file__).resolve().parents[2] / "config" / "README.md"
-COMMAND = ".venv/bin/python -m hybrid_retrieval.config_docs"
+README = Path(__file__).resolve().parents[3] / "config" / "README.md"
+COMMAND = ".venv/bin/hybrid-retrieval config-docs"
 
 HEADER = f"""# Configuration keys
 

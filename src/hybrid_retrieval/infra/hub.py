@@ -551,7 +551,7 @@ def download_model_snapshot(
     if not is_commit(commit):
         raise ConfigError(
             f"revision {revision!r} for {repo_id!r} is not a 40-hex commit sha and no locked commit was given; "
-            "pin the exact commit, or run the workflow, which resolves and locks branches (hybrid_retrieval.locking)"
+            "pin the exact commit, or run the workflow, which resolves and locks branches (hybrid_retrieval.artifact.locking)"
         )
     snapshot, names = fetch_model_files(repo_id, commit)
     dest.parent.mkdir(parents=True, exist_ok=True)

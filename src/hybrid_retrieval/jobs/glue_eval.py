@@ -21,11 +21,11 @@ from typing import Any
 import polars as pl
 
 from hybrid_retrieval import __version__
-from hybrid_retrieval.canary import check_interventions
 from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.infra.progress import duration
 from hybrid_retrieval.io import write_parquet
-from hybrid_retrieval.multiple_choice import encode_pair, score_choices
-from hybrid_retrieval.progress import duration
+from hybrid_retrieval.jobs.canary import check_interventions
+from hybrid_retrieval.jobs.multiple_choice import encode_pair, score_choices
 from hybrid_retrieval.rows import GLUE_ROW_SCHEMA, intervention_values  # the columns of a GLUE row
 from hybrid_retrieval.tasks.glue import (
     DEFAULT_FEWSHOT_SEED,
@@ -141,7 +141,7 @@ def run_glue(
     position (the paper's prefill=True). `dataset`: the workflow's snapshot record (`snapshot.json` of
     rule download_dataset) or a nyu-mll/glue snapshot directory."""
     from hybrid_retrieval.config import as_model_params
-    from hybrid_retrieval.experiments import _topk, load, resolve_k
+    from hybrid_retrieval.jobs.experiments import _topk, load, resolve_k
 
     root, label = resolve_source(dataset)
     data = load_glue_task(root, task, with_train=int(num_shots) > 0)  # data errors before the model loads
@@ -168,7 +168,7 @@ def resolve_source(dataset: str | os.PathLike[str]) -> tuple[Path, str]:
     path and "<repo_id>@<commit>"; a directory is used as it is, labelled "glue"."""
     text = str(dataset)
     if text.endswith(".json"):
-        from hybrid_retrieval.hub import read_snapshot_record
+        from hybrid_retrieval.infra.hub import read_snapshot_record
 
         record = read_snapshot_record(text)
         return Path(record["path"]), f"{record['repo_id']}@{record['commit']}"

@@ -59,7 +59,7 @@ def capture(model: nn.Module, cache: Cache, rows: int) -> ModelState:
         if unknown:
             raise InterventionError(
                 f"{type(module).__name__} ({name}) holds batch-sized tensors {unknown} outside the cache; "
-                "hybrid_retrieval.decode_state.MODULE_STATE must list them before decoding can branch"
+                "hybrid_retrieval.generation.decode_state.MODULE_STATE must list them before decoding can branch"
             )
     return ModelState(cache=cache, modules=modules, rows=rows)
 
@@ -80,7 +80,7 @@ def _select_layer(layer: object, index: torch.Tensor, rows: int) -> object:
         elif _batch_tensor(value, rows):
             raise InterventionError(
                 f"cache layer {type(layer).__name__} holds a batch-sized tensor {name!r} that "
-                "hybrid_retrieval.decode_state does not know how to branch"
+                "hybrid_retrieval.generation.decode_state does not know how to branch"
             )
     return new
 

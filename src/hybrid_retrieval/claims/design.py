@@ -14,8 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from hybrid_retrieval.analysis.statistics import decide_paired_difference, decide_rate, decide_ratio
 from hybrid_retrieval.claims import ClaimsConfig
-from hybrid_retrieval.statistics import decide_paired_difference, decide_rate, decide_ratio
 
 MMLU_TEST_QUESTIONS = 14042  # cais/mmlu "all" test split
 TOY_MC_QUESTIONS = 30  # 3 subjects x 10 test questions (tasks/synthetic.py MC_SPLIT_SIZES)

@@ -32,7 +32,7 @@ def prompts_path(out_path: str | os.PathLike[str]) -> Path:
 
 def prompt_records(trials: Iterable[Any]) -> list[dict[str, Any]]:
     """One record per distinct prompt (first trial wins), in trial order (`tasks.niah.Trial`s)."""
-    from hybrid_retrieval.evaluate import prompt_hash
+    from hybrid_retrieval.jobs.evaluate import prompt_hash
 
     records: dict[str, dict[str, Any]] = {}
     for trial in trials:

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import polars as pl
 
+from hybrid_retrieval.analysis.retention import smallest_k_keeping
 from hybrid_retrieval.errors import ConfigError, DataError
 from hybrid_retrieval.filenames import TABLE_NAMES
 from hybrid_retrieval.io import write_csv, write_parquet
-from hybrid_retrieval.retention import smallest_k_keeping
 from hybrid_retrieval.rows import (  # the columns the summaries read, each cast to one dtype
     GLUE_COLUMNS,
     HEAD_SCORE_COLUMNS,

@@ -31,7 +31,7 @@ from typing import Any
 from hybrid_retrieval.errors import HybridRetrievalError
 
 PACKAGE = "hybrid_retrieval"
-SRC_DIR = Path(__file__).resolve().parents[1]  # the directory holding the package (src/)
+SRC_DIR = Path(__file__).resolve().parents[2]  # the directory holding the package (src/)
 
 
 def module_file(module: str, src_dir: Path = SRC_DIR) -> Path | None:
@@ -142,7 +142,7 @@ def job_log(path: str | os.PathLike[str] | None, level: int = logging.INFO) -> I
             stream.write(traceback.format_exc())
             raise SystemExit(f"error: {error}") from None
         except OSError as error:  # a read-only or full results/, a missing file: one line, path and fix
-            from hybrid_retrieval.fs_errors import describe_os_error
+            from hybrid_retrieval.infra.fs_errors import describe_os_error
 
             stream.write(traceback.format_exc())
             raise SystemExit(f"error: {describe_os_error(error)}") from None
@@ -161,7 +161,7 @@ def job_log(path: str | os.PathLike[str] | None, level: int = logging.INFO) -> I
 def script_job(snakemake: Any, *, numerics: bool = False) -> Iterator[Any]:
     """The opening of a workflow script: `with script_job(snakemake, numerics=True) as snakemake:` then the
     package imports and the one call. `numerics=True` (every script whose results depend on the CPU kernels)
-    applies the rule's `numerics` param (`hybrid_retrieval.numerics`) first, so the script must import the
+    applies the rule's `numerics` param (`hybrid_retrieval.infra.numerics`) first, so the script must import the
     package's torch code inside the block; the param, not `snakemake.config`, so that a change of the
     setting reruns the job (Snakemake's params trigger). Inside: `job_log` on the rule's first log file."""
     if numerics:
@@ -171,7 +171,7 @@ def script_job(snakemake: Any, *, numerics: bool = False) -> Iterator[Any]:
                 f"rule {snakemake.rule}: its script applies the CPU numerics but the rule has no `numerics` "
                 "param; add `numerics=CFG.numerics` to its params (a change of the setting must rerun it)"
             )
-        from hybrid_retrieval.numerics import apply_numerics
+        from hybrid_retrieval.infra.numerics import apply_numerics
 
         apply_numerics(mode, threads=snakemake.threads)
     with job_log(snakemake.log[0] if snakemake.log else None):

@@ -136,7 +136,7 @@ def apply_numerics(
             if "torch" in sys.modules:
                 raise RuntimeError(
                     "portable numerics must be set before torch is imported (ATen, oneMKL and OpenMP read "
-                    "their settings when torch loads); call hybrid_retrieval.numerics.apply_numerics first"
+                    "their settings when torch loads); call hybrid_retrieval.infra.numerics.apply_numerics first"
                 )
             os.environ.update(PORTABLE_ENV)
             state["effective"] = "portable"

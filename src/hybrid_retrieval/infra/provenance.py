@@ -4,7 +4,7 @@ package versions (the headline ones and every installed distribution), git commi
 The machine part describes the process that writes the file (rule `record_provenance`, after aggregation,
 with the run's numerics applied first): on one machine that is the machine of every job; on a cluster the
 model jobs may have run on other nodes (their toys' weight hashes are here all the same). The report shows
-this file, and `hybrid_retrieval.reference` compares the weight hashes and tables with reference/.
+this file, and `hybrid_retrieval.artifact.reference` compares the weight hashes and tables with reference/.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from hybrid_retrieval.filenames import TOY_METADATA_FILE
+from hybrid_retrieval.infra.numerics import DEFAULT_MODE, cpu_flags, cpu_model, numerics_state
 from hybrid_retrieval.io import write_json
-from hybrid_retrieval.numerics import DEFAULT_MODE, cpu_flags, cpu_model, numerics_state
 
 PROVENANCE_FILE = "provenance.json"
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache
 
-from hybrid_retrieval.decode_state import ModelState, capture, install, select_rows
 from hybrid_retrieval.errors import ConfigError, DataError
+from hybrid_retrieval.generation.decode_state import ModelState, capture, install, select_rows
 from hybrid_retrieval.interventions import InterventionSpec
 from hybrid_retrieval.models.loading import LoadedModel
 

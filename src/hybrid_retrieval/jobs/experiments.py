@@ -33,7 +33,6 @@ from typing import Any
 import polars as pl
 import torch
 
-from hybrid_retrieval.canary import canary_phases, check_interventions
 from hybrid_retrieval.config import (
     EXPERIMENT_SECTIONS,
     Grid,
@@ -44,13 +43,14 @@ from hybrid_retrieval.config import (
     as_model_params,
     as_settings,
 )
-from hybrid_retrieval.decoding import resolve_prefill_boundary
 from hybrid_retrieval.errors import ConfigError
-from hybrid_retrieval.evaluate import run_conditions
+from hybrid_retrieval.generation.decoding import resolve_prefill_boundary
+from hybrid_retrieval.infra.progress import duration
 from hybrid_retrieval.interventions import InterventionSpec
 from hybrid_retrieval.io import write_parquet
+from hybrid_retrieval.jobs.canary import canary_phases, check_interventions
+from hybrid_retrieval.jobs.evaluate import run_conditions
 from hybrid_retrieval.models.loading import LoadedModel, load_model
-from hybrid_retrieval.progress import duration
 from hybrid_retrieval.tasks.haystack import EssayHaystack, FixedNeedle, SyntheticHaystack, SyntheticNeedles
 from hybrid_retrieval.tasks.niah import Trial, build_trials
 
@@ -243,7 +243,7 @@ def sweep_specs(
 ) -> list[InterventionSpec]:
     """E4: entropy top-k at each k; random-k and static heads at each k strictly between 0 and H
     (at 0 and H every rule keeps the same heads: none / all)."""
-    from hybrid_retrieval.head_scores import static_heads_from_scores
+    from hybrid_retrieval.jobs.head_scores import static_heads_from_scores
 
     s = as_settings("sparsity_sweep", settings)
     h = num_heads(loaded)
@@ -316,7 +316,7 @@ def run_experiment(
         "%s on %s: %d conditions x %d trials", experiment, loaded.name, len(conditions), len(trials[False])
     )
     if write_prompts:  # lm-eval's --log_samples: the prompt behind each row, by its prompt_hash
-        from hybrid_retrieval.prompt_log import write_prompts as write_prompt_log
+        from hybrid_retrieval.jobs.prompt_log import write_prompts as write_prompt_log
 
         log.info("prompts -> %s", write_prompt_log([t for jrt in trials for t in trials[jrt]], out_path))
     boundary = resolve_prefill_boundary(model.prefill_boundary, loaded)
@@ -369,15 +369,15 @@ def run_experiment(
 
 def retrieval_code_digest() -> str:
     """Digest of the code a retrieval job runs (workflow_support.code_digest)."""
-    from hybrid_retrieval.workflow_support import code_digest
+    from hybrid_retrieval.infra.workflow_support import code_digest
 
     return code_digest(
-        "hybrid_retrieval.evaluate",
+        "hybrid_retrieval.jobs.evaluate",
         "hybrid_retrieval.tasks.niah",
         "hybrid_retrieval.tasks.haystack",
         "hybrid_retrieval.interventions",
-        "hybrid_retrieval.head_scores",
-        shallow=("hybrid_retrieval.experiments",),
+        "hybrid_retrieval.jobs.head_scores",
+        shallow=("hybrid_retrieval.jobs.experiments",),
     )
 
 
@@ -430,7 +430,7 @@ def run_head_scores(
     limit: int | None = None,
 ) -> pl.DataFrame:
     """Per-head mean entropy and ablation effect on the grid's standard-prompt trials (`limit`: the first N)."""
-    from hybrid_retrieval.head_scores import head_scores
+    from hybrid_retrieval.jobs.head_scores import head_scores
 
     s, loaded, trials, boundary = _standard_trials(
         "head_scores", model_dir, model, grid, haystack, settings, haystack_dir, device, threads, limit
@@ -458,7 +458,7 @@ def run_recording(
 ) -> pl.DataFrame:
     """E7: record entropy, kept heads and needle mass per generated step for the first trials (`limit`:
     at most N of them)."""
-    from hybrid_retrieval.recording import record_attention
+    from hybrid_retrieval.jobs.recording import record_attention
 
     s, loaded, trials, boundary = _standard_trials(
         "recordings", model_dir, model, grid, haystack, settings, haystack_dir, device, threads, limit
@@ -502,7 +502,7 @@ def run_mmlu(
     """E5: multiple choice (test split, k-shot from dev) under entropy top-k with prefill sparsity.
     dataset "toy" = the toy model's own knowledge set in `model_dir/mc`. `limit`: at most N questions per
     subject (as lm-eval's per task)."""
-    from hybrid_retrieval.multiple_choice import encode_questions, score_multiple_choice
+    from hybrid_retrieval.jobs.multiple_choice import encode_questions, score_multiple_choice
     from hybrid_retrieval.tasks.mmlu import dataset_label, load_mc_dataset
 
     check_limit(limit)

@@ -30,12 +30,12 @@ from typing import Any
 
 import yaml
 
-from hybrid_retrieval import hub
 from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.infra import hub
 
 log = logging.getLogger(__name__)
 LOCK_VERSION = 1
-REFRESH_COMMAND = "python -m hybrid_retrieval.locking --refresh {config}  (or: make lock CONFIG={config})"
+REFRESH_COMMAND = "hybrid-retrieval lock --refresh {config}  (or: make lock CONFIG={config})"
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def write_lock(path: str | os.PathLike[str], pins: list[Pin], config_path: str |
         if p.commit is not None
     }
     header = (
-        f"# Written by hybrid_retrieval.locking: the commit each hub revision of {Path(config_path).name} "
+        f"# Written by hybrid_retrieval.artifact.locking: the commit each hub revision of {Path(config_path).name} "
         "resolved to.\n"
         "# Commit this file. Runs use these commits until it is refreshed:\n"
         f"#   {REFRESH_COMMAND.format(config=shown(config_path))}\n"
@@ -282,7 +282,7 @@ def argv_job_process(argv: list[str]) -> bool:
 
 
 def main(argv: list[str] | None = None, prog: str = "hybrid-retrieval lock") -> int:
-    """`hybrid-retrieval lock` (also `python -m hybrid_retrieval.locking`, which the workflow tests run)."""
+    """`hybrid-retrieval lock` (also `python -m hybrid_retrieval.artifact.locking`, which the workflow tests run)."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Resolve the hub revisions of a config and write its lock file (config/<name>.lock.yaml).",

@@ -122,12 +122,12 @@ def run_attention_maps(
     """Record each probe of `settings["probes"]` (one needle-test prompt of the grid's kind at that length
     and depth) under entropy top-k at `settings["k"]` in `settings["phase"]`, decoding `max_new_tokens`
     steps (None = the grid's), and write its npz to the matching `out_paths` entry."""
-    from hybrid_retrieval.canary import canary_phases, check_interventions
     from hybrid_retrieval.config import as_grid, as_model_params, as_settings
-    from hybrid_retrieval.decoding import resolve_prefill_boundary
-    from hybrid_retrieval.experiments import grid_trials, load, prompt_variants, resolve_k
+    from hybrid_retrieval.generation.decoding import resolve_prefill_boundary
     from hybrid_retrieval.interventions import InterventionSpec
-    from hybrid_retrieval.recording import record_with_maps
+    from hybrid_retrieval.jobs.canary import canary_phases, check_interventions
+    from hybrid_retrieval.jobs.experiments import grid_trials, load, prompt_variants, resolve_k
+    from hybrid_retrieval.jobs.recording import record_with_maps
 
     model, grid = as_model_params(model), as_grid(grid)
     s = as_settings("attention_maps", settings)

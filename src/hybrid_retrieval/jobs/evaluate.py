@@ -5,7 +5,7 @@ are grouped by exact input length and each group runs in batches of up to `batch
 rows; a length that occurs once runs alone. Decoding is a manual greedy loop on the model's cache
 (prefill once, then one token per step), which is what the interventions call a generation step.
 
-Scoring: `hybrid_retrieval.scoring` (the authors' rule by default; `retrieval.scoring` names it).
+Scoring: `hybrid_retrieval.tasks.scoring` (the authors' rule by default; `retrieval.scoring` names it).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import polars as pl
 import torch
 
 from hybrid_retrieval import __version__
-from hybrid_retrieval.decoding import (
+from hybrid_retrieval.errors import DataError
+from hybrid_retrieval.generation.decoding import (
     PREFILL_BOUNDARIES,
     branch,
     decode,
@@ -28,23 +29,22 @@ from hybrid_retrieval.decoding import (
     prefill,
     prefill_is_intact,
 )
-from hybrid_retrieval.errors import DataError
+from hybrid_retrieval.infra.progress import Progress
 from hybrid_retrieval.interventions import InterventionSpec, apply_intervention, model_fields, validate_spec
+from hybrid_retrieval.interventions.row_interventions import apply_row_interventions
 from hybrid_retrieval.io import write_parquet
 from hybrid_retrieval.models.loading import LoadedModel
-from hybrid_retrieval.progress import Progress
-from hybrid_retrieval.row_interventions import apply_row_interventions
 from hybrid_retrieval.rows import RETRIEVAL_SCHEMA  # the columns of a retrieval row
-from hybrid_retrieval.scoring import EXACT_SCORE, partial_rule, score_output
 from hybrid_retrieval.tasks.niah import Trial
 from hybrid_retrieval.tasks.prompts import PROMPT_VERSION
+from hybrid_retrieval.tasks.scoring import EXACT_SCORE, partial_rule, score_output
 
 SORT_KEYS = ["context_length", "depth", "trial_id", "intervention_hash"]
 
 # ------------------------------------------------------------------------------------------- decoding
 
 
-# Prefill and decode live in hybrid_retrieval.decoding (one prefill feeds many conditions);
+# Prefill and decode live in hybrid_retrieval.generation.decoding (one prefill feeds many conditions);
 # generate_greedy is imported above for the callers of this module.
 
 

@@ -25,9 +25,9 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from hybrid_retrieval import interventions
-from hybrid_retrieval.decode_state import install
-from hybrid_retrieval.decoding import branch, prefill
 from hybrid_retrieval.errors import InterventionError
+from hybrid_retrieval.generation.decode_state import install
+from hybrid_retrieval.generation.decoding import branch, prefill
 from hybrid_retrieval.interventions import InterventionSpec, apply_intervention
 from hybrid_retrieval.models.loading import LoadedModel
 from hybrid_retrieval.models.registry import family_of

@@ -3,7 +3,7 @@
     hybrid-retrieval summary --config config/config.yaml
 
 The run's folder follows the config (the checkout itself, or runs/<run>/ for a config naming its run),
-found from the repository as `hybrid_retrieval.reference` finds it. The table shows the columns claim_id,
+found from the repository as `hybrid_retrieval.artifact.reference` finds it. The table shows the columns claim_id,
 model and status of results/claims.csv, with the measured value and the paper's when the file has them.
 """
 
@@ -15,8 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from hybrid_retrieval.artifact.reference import VERDICT_COLUMNS, repository_root, results_dir_of
 from hybrid_retrieval.errors import ConfigError, DataError
-from hybrid_retrieval.reference import VERDICT_COLUMNS, repository_root, results_dir_of
 
 # Shown when present, in this order (older claims.csv files say `measured`, newer ones `estimate`).
 OPTIONAL_COLUMNS = ("estimate", "measured", "paper_value")

@@ -17,9 +17,9 @@ from pathlib import Path
 import polars as pl
 import torch
 
+from hybrid_retrieval.analysis.retention import smallest_k_keeping  # noqa: F401  (moved; torch-free for aggregate)
 from hybrid_retrieval.errors import ConfigError, DataError
 from hybrid_retrieval.io import write_parquet
-from hybrid_retrieval.retention import smallest_k_keeping  # noqa: F401  (moved; torch-free for aggregate)
 from hybrid_retrieval.rows import HEAD_SCORE_SCHEMA  # the columns of a head-score row
 
 HeadKey = tuple[int, int]  # (layer_index, head)

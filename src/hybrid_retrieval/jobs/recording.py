@@ -32,7 +32,7 @@ def _record_trial(
     """The trial's rows; with a `maps` list, also the raw attention maps: one (step, layer_index, float32
     [h, kv_len] softmax of the step's query before any intervention, int [kv_len] absolute key positions)
     per layer and step is appended to it (attention_maps.py)."""
-    from hybrid_retrieval.decoding import decode, prefill
+    from hybrid_retrieval.generation.decoding import decode, prefill
     from hybrid_retrieval.interventions import apply_intervention
 
     # forward passes so far; the first one produces no token under last_token_as_generation

@@ -12,7 +12,7 @@ reference. The workflow writes its verdict to results/reference_check.json (show
     hybrid-retrieval refresh-reference   # make reference: after a finished `make reproduce`
     hybrid-retrieval artifact-verdicts   # ARTIFACT.md's expected verdicts from reference/claims.csv
 
-(`python -m hybrid_retrieval.reference check|refresh|artifact` is the same.)
+(`python -m hybrid_retrieval.artifact.reference check|refresh|artifact` is the same.)
 
 The repository (its reference/, the default config/config.yaml and the runs' folders) is found from the
 working directory upwards, so the commands work from any folder of the checkout; a `--config` that does
@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from hybrid_retrieval.errors import ConfigError, DataError
+from hybrid_retrieval.infra.provenance import PROVENANCE_FILE, read_provenance
 from hybrid_retrieval.io import atomic_path, write_json, write_text
-from hybrid_retrieval.provenance import PROVENANCE_FILE, read_provenance
 
 MANIFEST = "MANIFEST.json"
 WEIGHTS = "weights.json"
@@ -267,7 +267,7 @@ def repository_root(start: str | os.PathLike[str] | None = None) -> Path:
     upwards with a Snakefile and a reference/ folder, else the one this package was installed from (an
     editable install)."""
     here = Path(start or Path.cwd()).resolve()
-    package_checkout = Path(__file__).resolve().parents[2]
+    package_checkout = Path(__file__).resolve().parents[3]
     for folder in (here, *here.parents, package_checkout):
         if (folder / "Snakefile").is_file() and (folder / "reference").is_dir():
             return folder
@@ -359,7 +359,7 @@ EXIT_ERROR = 2  # the check could not run (no such config, no checkout): as "no 
 
 
 def main(
-    argv: list[str] | None = None, prog: str = "python -m hybrid_retrieval.reference", command: str | None = None
+    argv: list[str] | None = None, prog: str = "python -m hybrid_retrieval.artifact.reference", command: str | None = None
 ) -> int:
     """`hybrid-retrieval check-reference | refresh-reference | artifact-verdicts` (`command` given), or
     `main(["check", ...])` with the command as the first argument."""

@@ -26,8 +26,8 @@ import torch
 
 from hybrid_retrieval import __version__
 from hybrid_retrieval.errors import ConfigError
+from hybrid_retrieval.infra.progress import Progress, duration
 from hybrid_retrieval.io import write_parquet
-from hybrid_retrieval.progress import Progress, duration
 from hybrid_retrieval.rows import MC_SCHEMA, intervention_values  # the columns of a multiple-choice row
 from hybrid_retrieval.tasks.mmlu import LETTERS, MCQuestion, answer_continuations, format_prompt, select_shots
 

@@ -23,7 +23,7 @@ import polars as pl
 
 from hybrid_retrieval.errors import DataError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 STORED = ROOT / "docs" / "seeds" / "claims.csv"
 SEED0 = ROOT / "reference" / "claims.csv"  # the default run: its toys are seed 0
 ARTIFACT = ROOT / "ARTIFACT.md"

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
-log = logging.getLogger("hybrid_retrieval.progress")
+log = logging.getLogger("hybrid_retrieval.infra.progress")
 
 
 def duration(seconds: float) -> str:

@@ -157,7 +157,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "Jamba generation config",
         "`model.generate(input_ids, max_new_tokens=40)` with no other argument: decoding follows the "
         "checkpoint's generation_config.json (greedy or sampled is not recorded in their code or results)",
-        "greedy, stop at EOS; `hybrid_retrieval.generation_config.authors_decoding` reads the checkpoint's "
+        "greedy, stop at EOS; `hybrid_retrieval.generation.generation_config.authors_decoding` reads the checkpoint's "
         "generation_config.json when present and lists what their call would have done differently (sampling, "
         "temperature, top-k/p, beams, repetition penalty, other EOS ids)",
         "-",
