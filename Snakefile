@@ -60,7 +60,7 @@ validate(
 
 # Hub revisions: a branch/tag is resolved once and locked beside the config (config/<name>.lock.yaml);
 # from here on CFG names exact commits. An unresolvable ref fails here, before any job, with the fix.
-from hybrid_retrieval.locking import argv_dry_run, lock_config
+from hybrid_retrieval.artifact.locking import argv_dry_run, lock_config
 
 CONFIG_FILE = Path(workflow.configfiles[-1]).resolve()
 CFG, HUB_PINS = lock_config(CFG, CONFIG_FILE, dry_run=argv_dry_run(sys.argv))

@@ -205,3 +205,22 @@ def test_an_upward_import_is_caught(tmp_path):
     leaf = tmp_path / "hybrid_retrieval" / "tasks" / "prompts.py"
     leaf.write_text(leaf.read_text() + "\n\ndef _late():\n    from hybrid_retrieval.jobs import evaluate\n")
     assert upward_imports(tmp_path) == [("tasks/prompts.py", "hybrid_retrieval.jobs")]
+
+
+def oversized_without_reason(src: Path, limit: int = 400) -> list[str]:
+    """Modules longer than `limit` lines whose docstring does not give a `Size (~N lines): <reason>`."""
+    found = []
+    for path in sorted((src / "hybrid_retrieval").rglob("*.py")):
+        text = path.read_text()
+        if text.count("\n") > limit and "Size (~" not in (ast.get_docstring(ast.parse(text)) or ""):
+            found.append(str(path.relative_to(src)))
+    return found
+
+
+def test_a_long_module_says_why(tmp_path):
+    """A room's module stays under ~400 lines unless its docstring says why it is one module."""
+    assert not oversized_without_reason(SRC)
+    package = tmp_path / "hybrid_retrieval"
+    package.mkdir()
+    (package / "long.py").write_text('"""A module."""\n' + "x = 1\n" * 401)
+    assert oversized_without_reason(tmp_path) == ["hybrid_retrieval/long.py"]
