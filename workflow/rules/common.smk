@@ -44,7 +44,9 @@ CODE = {
     "provenance": code_digest("hybrid_retrieval.infra.provenance"),
     "reference": code_digest("hybrid_retrieval.artifact.reference"),
     # numerics: the kernels every toy job runs on (a change retrains the toys, and so reruns all after them)
-    "toy": code_digest("hybrid_retrieval.models.toy", "hybrid_retrieval.infra.numerics"),
+    "toy": code_digest(
+        "hybrid_retrieval.models.toy", "hybrid_retrieval.infra.numerics"
+    ),
     "download": code_digest("hybrid_retrieval.infra.hub"),
     "dataset": code_digest("hybrid_retrieval.infra.hub"),
     "haystack": code_digest("hybrid_retrieval.tasks.haystack"),
@@ -63,7 +65,9 @@ CODE = {
         shallow=_GLUE,
     ),
     "heads": code_digest(
-        "hybrid_retrieval.jobs.head_scores", "hybrid_retrieval.tasks.niah", shallow=_GLUE
+        "hybrid_retrieval.jobs.head_scores",
+        "hybrid_retrieval.tasks.niah",
+        shallow=_GLUE,
     ),
     "record": code_digest(
         "hybrid_retrieval.jobs.recording", "hybrid_retrieval.tasks.niah", shallow=_GLUE
