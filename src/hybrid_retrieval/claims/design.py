@@ -18,7 +18,7 @@ from hybrid_retrieval.analysis.statistics import decide_paired_difference, decid
 from hybrid_retrieval.claims import ClaimsConfig
 
 MMLU_TEST_QUESTIONS = 14042  # cais/mmlu "all" test split
-TOY_MC_QUESTIONS = 30  # 3 subjects x 10 test questions (tasks/synthetic.py MC_SPLIT_SIZES)
+TOY_MC_QUESTIONS = 45  # 3 subjects x 15 test questions (tasks/synthetic.py MC_SPLIT_SIZES)
 
 
 def _n(grid: dict) -> int:

@@ -61,7 +61,7 @@ class ToyTraining(Strict):
     """Shot counts at which the post-training check measures multiple-choice accuracy."""
     threads: int | None = Field(None, ge=1, le=64)
     # which knowledge splits the toy sees as facts in training ("test" included = MMLU stand-in of known facts)
-    mc_train_splits: list[Literal["dev", "train", "test"]] | None = Field(None, min_length=1)
+    mc_train_splits: list[Literal["dev", "test"]] | None = Field(None, min_length=1)
     model: dict[str, Any] | None = None  # merged into the architecture's model defaults (hidden_size, ...)
 
     def overrides(self) -> dict[str, Any]:

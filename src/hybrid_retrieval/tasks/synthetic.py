@@ -73,10 +73,12 @@ SUBJECTS: dict[str, tuple[str, str]] = {
 # Few facts, so that each is seen many times in a few minutes of training: with 40 per subject the toys
 # stayed at chance on the MC test split.
 FACTS_PER_SUBJECT = 20
-# MMLU has 5 dev questions per subject (the few-shot pool). Which splits' facts the toys are trained on
-# in MC format is the toy recipe's `mc_train_splits`; the exported items (fixed choices and order) never
-# are: training asks the same facts with other choices or orders (`SyntheticLanguage.mc_question`).
-MC_SPLIT_SIZES = {"dev": 5, "train": 5, "test": 10}
+# MMLU has 5 dev questions per subject (the few-shot pool); every other fact is a test question (45 in all:
+# a held-back "train" split of 5 per subject, never exported, left the test set at 30). Which splits' facts
+# the toys are trained on in MC format is the toy recipe's `mc_train_splits`; the exported items (fixed
+# choices and order) never are: training asks the same facts with other choices or orders
+# (`SyntheticLanguage.mc_question`).
+MC_SPLIT_SIZES = {"dev": 5, "test": 15}
 MC_SPLITS = tuple(MC_SPLIT_SIZES)
 
 
@@ -247,7 +249,7 @@ class SyntheticLanguage:
                 return question
 
     def mc_questions(self, split: str) -> list[MCQuestion]:
-        """The fixed multiple-choice items of a split (dev, train or test), by subject then fact order."""
+        """The fixed multiple-choice items of a split (dev or test), by subject then fact order."""
         if split not in MC_SPLITS:
             raise ConfigError(
                 f"unknown multiple-choice split {split!r}; choose one of {', '.join(MC_SPLITS)}"
