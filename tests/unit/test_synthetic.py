@@ -117,3 +117,11 @@ def test_mc_question_never_returns_an_excluded_item(language):
     again = language.mc_question(fact, rng, exclude={first})
     assert again != first and again.question == first.question
     assert again.choices[mmlu.LETTERS.index(again.answer)] == fact.value
+
+
+def test_claims_design_counts_the_toys_mc_test_set(language):
+    # claims.design keeps the count as a constant (importing the synthetic language there would pull in
+    # transformers at Snakefile parse time); it must follow the split sizes, as the 30 -> 45 change did.
+    from hybrid_retrieval.claims.design import TOY_MC_QUESTIONS
+
+    assert TOY_MC_QUESTIONS == len(language.mc_questions("test")) == MC_SPLIT_SIZES["test"] * len(SUBJECTS)
