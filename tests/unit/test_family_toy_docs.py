@@ -31,6 +31,11 @@ def test_artifact_falcon_h1_table_equals_its_claims_csv(tmp_path):
     assert artifact_rows() == expected_rows(CLAIMS)
     assert {row.split(" | ")[1] for row in artifact_rows()} <= {"PASS", "FAIL", "INCONCLUSIVE", "NOT RUN"}
     # the comparison catches a changed verdict
+    rows = list(csv.DictReader(CLAIMS.open(newline="")))
+    rows[0]["status"] = "FAIL" if rows[0]["status"] == "PASS" else "PASS"
     changed = tmp_path / "claims.csv"
-    changed.write_text(CLAIMS.read_text().replace(",PASS,", ",FAIL,", 1))
+    with changed.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     assert artifact_rows() != expected_rows(changed)
