@@ -70,6 +70,9 @@ MC_SCHEMA: dict[str, pl.DataType] = {
     **INTERVENTION_COLUMNS,
     "subject": pl.String(),
     "question_id": pl.String(),
+    # hash of (subject, question, choice set): the arrangements of one question share it (the toys' test
+    # items, tasks/synthetic.py), and the claims resample them together
+    "question_key": pl.String(),
     "answer": pl.String(),
     "prediction": pl.String(),
     "correct": pl.Boolean(),
@@ -179,7 +182,7 @@ RETRIEVAL_COLUMNS = read_columns(
 MC_COLUMNS = read_columns(
     MC_SCHEMA,
     "model", "dataset", "condition", "kind", "k", "num_heads", "kept_fraction", "phase", "subject",
-    "question_id", "correct",
+    "question_id", "question_key", "correct",
 )  # fmt: skip
 GLUE_COLUMNS = read_columns(
     GLUE_ROW_SCHEMA,

@@ -22,8 +22,8 @@ SUBJECTS = ("toy_facts", "high_school_colors")
 NUM_HEADS = 4
 MC_COLUMNS = [
     "model", "revision", "dataset", "condition", "intervention_hash", "kind", "k", "num_heads", "kept_fraction",
-    "phase", "subject", "question_id", "answer", "prediction", "correct", "logprob_a", "logprob_b", "logprob_c",
-    "logprob_d", "num_shots", "chat_template", "package_version",
+    "phase", "subject", "question_id", "question_key", "answer", "prediction", "correct", "logprob_a", "logprob_b",
+    "logprob_c", "logprob_d", "num_shots", "chat_template", "package_version",
 ]  # fmt: skip
 
 

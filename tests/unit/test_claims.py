@@ -183,6 +183,41 @@ def test_mmlu_modes_and_explicit_k(tmp_path):
     assert _row(again, "4")["ci_low"] == row["ci_low"]
 
 
+def _arrange(results: Path, copies: int, *, shared_key: bool) -> None:
+    """Every MC question as `copies` items with the same outcome (the toys' arrangements of one test fact),
+    sharing the question's key or, to show the difference, each with a key of its own."""
+    for path in sorted(results.glob("*/mmlu/*.parquet")):
+        df = pl.read_parquet(path)
+        parts = []
+        for c in range(copies):
+            part = df.with_columns(pl.col("question_id") + f"-{c}")
+            if not shared_key:
+                part = part.with_columns(pl.col("question_key") + f"-{c}")
+            parts.append(part)
+        pl.concat(parts).write_parquet(path)
+
+
+def test_claim_4_counts_a_questions_arrangements_as_one_observation(tmp_path):
+    one = _row(_claims(tmp_path / "one"), "4")
+    rows = {}
+    for shared in (True, False):
+        root = tmp_path / ("shared" if shared else "distinct")
+        fx.write_synthetic_results(root / "results", rate=fx.default_rate, trials_per_cell=DECISIVE, mmlu_per_subject=50)
+        _arrange(root / "results", 8, shared_key=shared)
+        aggregate(root / "results", root / "tables")
+        rows[shared] = _row(evaluate_claims(root / "tables", None), "4")
+        summary = pl.read_parquet(root / "tables" / "mmlu_summary.parquet").filter(pl.col("model") == "toy-jamba")
+        assert set(summary["n"]) == {800} and set(summary["n_questions"]) == {100 if shared else 800}
+    # Shared keys: 100 questions, the same estimate and interval as one item per question.
+    shared = rows[True]
+    assert shared["n"] == one["n"] == 100 and shared["estimate"] == pytest.approx(one["estimate"])
+    assert (shared["ci_low"], shared["ci_high"]) == pytest.approx((one["ci_low"], one["ci_high"]))
+    assert "800 items (100 questions' arrangements" in shared["detail"]
+    # Counted as 800 independent items the interval would be far narrower than the evidence allows.
+    distinct = rows[False]
+    assert distinct["n"] == 800 and distinct["ci_high"] - distinct["ci_low"] < 0.5 * (one["ci_high"] - one["ci_low"])
+
+
 def test_absent_experiments_are_not_run(tmp_path):
     df = _claims(tmp_path, experiments=("baseline", "attention_ablated"), mmlu=False)
     assert _row(df, "1")["status"] == "PASS"

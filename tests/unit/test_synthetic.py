@@ -7,7 +7,7 @@ import pytest
 from hybrid_retrieval.errors import ConfigError
 from hybrid_retrieval.tasks import mmlu
 from hybrid_retrieval.tasks.prompts import PROMPT_VARIANTS, build_prompt
-from hybrid_retrieval.tasks.synthetic import MC_SPLIT_SIZES, SUBJECTS, SyntheticLanguage
+from hybrid_retrieval.tasks.synthetic import MC_SPLIT_SIZES, MC_TEST_ARRANGEMENTS, SUBJECTS, SyntheticLanguage
 from hybrid_retrieval.tasks.tokenizer import build_word_tokenizer, split_words
 
 
@@ -80,7 +80,8 @@ def test_every_prompt_variant_tokenizes_without_unknown_words(language, tokenize
 def test_mc_questions_are_valid_mmlu_items(language, tokenizer):
     for split, size in MC_SPLIT_SIZES.items():
         questions = language.mc_questions(split)
-        assert len(questions) == size * len(SUBJECTS)
+        per_fact = MC_TEST_ARRANGEMENTS if split == "test" else 1
+        assert len(questions) == size * len(SUBJECTS) * per_fact
         for q in questions:
             assert q.answer in mmlu.LETTERS and len(set(q.choices)) == 4
             fact = next(f for f in language.facts if f.question == q.question)
@@ -124,4 +125,32 @@ def test_claims_design_counts_the_toys_mc_test_set(language):
     # transformers at Snakefile parse time); it must follow the split sizes, as the 30 -> 45 change did.
     from hybrid_retrieval.claims.design import TOY_MC_QUESTIONS
 
-    assert TOY_MC_QUESTIONS == len(language.mc_questions("test")) == MC_SPLIT_SIZES["test"] * len(SUBJECTS)
+    questions = {(q.subject, q.question) for q in language.mc_questions("test")}
+    assert TOY_MC_QUESTIONS == len(questions) == MC_SPLIT_SIZES["test"] * len(SUBJECTS)
+
+
+def test_each_test_fact_is_asked_in_eight_arrangements_sharing_one_question_key(language):
+    from hybrid_retrieval.jobs.multiple_choice import question_key
+
+    test = language.mc_questions("test")
+    facts = [test[i : i + MC_TEST_ARRANGEMENTS] for i in range(0, len(test), MC_TEST_ARRANGEMENTS)]
+    # the first arrangement is the drawn item itself (the single item the MC set held before)
+    rng = random.Random(f"mc-{language.seed}-test")
+    drawn = [language.mc_question(f, rng) for f in language.facts if f.split == "test"]
+    assert [group[0] for group in facts] == drawn
+    keys = set()
+    for group in facts:
+        assert len({(q.subject, q.question) for q in group}) == 1
+        assert len({q.choices for q in group}) == MC_TEST_ARRANGEMENTS  # 8 distinct orders
+        assert len({frozenset(q.choices) for q in group}) == 1
+        value = group[0].choices[mmlu.LETTERS.index(group[0].answer)]
+        assert all(q.choices[mmlu.LETTERS.index(q.answer)] == value for q in group)
+        assert sorted(q.answer for q in group) == sorted(mmlu.LETTERS * 2)  # every letter twice
+        assert len({question_key(q) for q in group}) == 1
+        keys.add(question_key(group[0]))
+    assert len(keys) == len(facts)  # distinct questions, distinct keys
+    # training never sees an exported arrangement: all of them are excluded from the MC training draws
+    fact = next(f for f in language.facts if f.split == "test")
+    group = facts[[g[0].question for g in facts].index(fact.question)]
+    draws = [language.mc_question(fact, random.Random(i), exclude=set(group)) for i in range(300)]
+    assert not set(draws) & set(group)

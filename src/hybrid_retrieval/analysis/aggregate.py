@@ -240,15 +240,20 @@ def sparsity_threshold(curve: pl.DataFrame, *, fraction: float = 0.95) -> pl.Dat
 
 
 def mmlu_summary(rows: pl.DataFrame, *, by_subject: bool = False) -> pl.DataFrame:
-    """Multiple-choice accuracy (micro average over questions) with a Wilson interval; per condition also
+    """Multiple-choice accuracy (micro average over items) with a Wilson interval over questions: `n` items,
+    `n_questions` distinct questions (`question_key`; the toys ask each test fact in 8 arrangements, which
+    are one observation, so the interval takes the accuracy over n_questions, not n); per condition also
     the macro average over subjects and the retention accuracy(condition) / accuracy(all heads)."""
     keys = [*MC_KEYS, "subject"] if by_subject else MC_KEYS
     per_subject = rows.group_by([*MC_KEYS, "subject"]).agg(pl.col("correct").mean().alias("subject_accuracy"))
     grouped = rows.group_by(keys).agg(
         pl.len().cast(pl.Int64).alias("n"),
+        pl.col("question_key").n_unique().cast(pl.Int64).alias("n_questions"),
         pl.col("correct").sum().cast(pl.Int64).alias("n_correct"),
     )
-    out = grouped.with_columns(_rate_columns(pl.col("n"), pl.col("n_correct"), "accuracy"))
+    accuracy = pl.col("n_correct") / pl.col("n")
+    low, high = wilson_interval(accuracy * pl.col("n_questions"), pl.col("n_questions").cast(pl.Float64))
+    out = grouped.with_columns(accuracy.alias("accuracy"), low.alias("ci_low"), high.alias("ci_high"))
     if not by_subject:
         macro = per_subject.group_by(MC_KEYS).agg(pl.col("subject_accuracy").mean().alias("macro_accuracy"))
         out = out.join(macro, on=MC_KEYS, how="left", nulls_equal=True)
@@ -261,7 +266,8 @@ def mmlu_summary(rows: pl.DataFrame, *, by_subject: bool = False) -> pl.DataFram
         .alias("retention")
     )
     extra = [] if by_subject else ["macro_accuracy"]
-    cols = [*keys, "n", "n_correct", "accuracy", "ci_low", "ci_high", *extra, "intact_accuracy", "retention"]
+    cols = [*keys, "n", "n_questions", "n_correct", "accuracy", "ci_low", "ci_high", *extra]
+    cols += ["intact_accuracy", "retention"]
     return out.select(cols).sort(keys, nulls_last=True)
 
 

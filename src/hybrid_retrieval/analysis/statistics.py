@@ -89,10 +89,11 @@ def paired_counts(first: Sequence[bool], second: Sequence[bool]) -> tuple[int, i
 
 
 def bootstrap_ratio(
-    numerator: Sequence[bool], denominator: Sequence[bool], level: float = 0.95, seed: int = 0
+    numerator: Sequence[float], denominator: Sequence[float], level: float = 0.95, seed: int = 0
 ) -> tuple[float, float, float]:
-    """(ratio, low, high) of mean(numerator) / mean(denominator) over paired items (the same questions),
-    a percentile bootstrap resampling items (`BOOTSTRAP_RESAMPLES` resamples, `seed`)."""
+    """(ratio, low, high) of mean(numerator) / mean(denominator) over paired items (the same questions;
+    outcomes 0/1, or a question's mean over its arrangements), a percentile bootstrap resampling items
+    (`BOOTSTRAP_RESAMPLES` resamples, `seed`)."""
     x = np.asarray(numerator, dtype=float)
     y = np.asarray(denominator, dtype=float)
     if x.shape != y.shape or x.size == 0:
@@ -218,7 +219,7 @@ def decide_paired_difference(
 
 
 def decide_ratio(
-    numerator: Sequence[bool], denominator: Sequence[bool], direction: Direction, threshold: float,
+    numerator: Sequence[float], denominator: Sequence[float], direction: Direction, threshold: float,
     level: float, seed: int = 0, label: str = "",
 ) -> Decision:
     """mean(numerator) / mean(denominator) over paired items against a threshold (paired bootstrap).

@@ -250,14 +250,27 @@ def claim_mmlu(tables: Tables, model: str, cfg: ClaimsConfig) -> ClaimResult:
         key = ["subject", "question_id"]
         pairs = (
             ds.filter(pl.col("k") == k)
-            .select(*key, "correct")
+            .select(*key, "question_key", "correct")
             .join(ds.filter(pl.col("k") == heads).select(*key, pl.col("correct").alias("intact")), on=key)
         )
         if pairs.is_empty():
             return ClaimResult(NOT_RUN, detail=f"{dataset}: no question answered both at k = {k} and with all heads")
-        label = f"{dataset}: acc(k={k} of {heads}) / acc(all heads) = "
+        # One observation per question: the arrangements of a question (the toys' test items) share its
+        # question_key, score their mean, and are resampled together.
+        questions = (
+            pairs.sort(key)
+            .group_by("question_key", maintain_order=True)
+            .agg(pl.col("correct").cast(pl.Float64).mean(), pl.col("intact").cast(pl.Float64).mean())
+        )
+        arranged = (
+            f" over {pairs.height} items ({questions.height} questions' arrangements, each question resampled "
+            "as one)"
+            if pairs.height > questions.height
+            else ""
+        )
+        label = f"{dataset}: acc(k={k} of {heads}) / acc(all heads){arranged} = "
         target, tol = cfg.mmlu_paper_retention, cfg.mmlu_tolerance
-        a, b = pairs["correct"].to_list(), pairs["intact"].to_list()
+        a, b = questions["correct"].to_list(), questions["intact"].to_list()
         if cfg.mmlu_mode == "at_least":
             decisions.append(decide_ratio(a, b, ">=", target - tol, cfg.level, cfg.bootstrap_seed, label))
         else:  # inside the band: both ends decided, the worse one reported

@@ -100,7 +100,8 @@ def criteria(cfg: ClaimsConfig | None = None) -> dict[str, str]:
             "criterion, FAIL when the whole interval violates it, INCONCLUSIVE when it straddles the threshold "
             "(with about how many trials per condition would decide it). Rates: Wilson interval; paired "
             "conditions on the same trials: Newcombe's paired interval; MMLU retention: paired percentile "
-            "bootstrap over questions. Trials with identical model inputs count once. Gate (claims 1, 2, 3, 5): "
+            "bootstrap over questions (the arrangements of one question, as the toys ask each test fact, "
+            "are one observation: their mean). Trials with identical model inputs count once. Gate (claims 1, 2, 3, 5): "
             f"intact (baseline) exact rate >= {_pct(c.min_intact_exact)}, else FAIL \"not testable\"; only "
             "trials whose needle is within reach of the attention window count"
         ),

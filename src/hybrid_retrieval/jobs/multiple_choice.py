@@ -14,6 +14,7 @@ equal token length share a forward pass.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -73,6 +74,13 @@ def question_ids(questions: Sequence[MCQuestion]) -> list[str]:
         seen[q.subject] = n + 1
         ids.append(f"{q.subject}-{n:05d}")
     return ids
+
+
+def question_key(q: MCQuestion) -> str:
+    """16 hex digits of sha256 over the subject, the question and its set of choices: equal for the
+    arrangements of one question (any order of its choices), different for distinct questions."""
+    text = "\x1f".join([q.subject, q.question, *sorted(q.choices)])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def encode_questions(
@@ -264,6 +272,7 @@ def score_multiple_choice(
                 **condition,
                 "subject": q.subject,
                 "question_id": e.question_id,
+                "question_key": question_key(q),
                 "answer": q.answer,
                 "prediction": prediction,
                 "correct": prediction == q.answer,

@@ -15,7 +15,7 @@ from hybrid_retrieval.models.toy.recipe import ToyTrainConfig
 from hybrid_retrieval.tasks import mmlu
 from hybrid_retrieval.tasks.mmlu import LETTERS, MCQuestion
 from hybrid_retrieval.tasks.prompts import build_prompt
-from hybrid_retrieval.tasks.synthetic import SyntheticLanguage
+from hybrid_retrieval.tasks.synthetic import MC_TEST_ARRANGEMENTS, SyntheticLanguage
 
 
 def heldout_trials(
@@ -112,11 +112,12 @@ def evaluate_toy(
         "retrieval_exact_by_length": {str(k): v for k, v in by_length.items()},
         "retrieval_trials": n,
         "mc_accuracy_by_shots": mc,
-        "mc_test_questions": len(test),
+        "mc_test_questions": len({(q.subject, q.question) for q in test}),
+        "mc_test_items": len(test),  # each test question in MC_TEST_ARRANGEMENTS orders of its choices
         # What the MC score measures (an MMLU stand-in: knowledge seen in training, asked in MC format).
         "mc_protocol": (
             f"facts of splits {list(config.mc_train_splits)} are trained as sentences and as MC questions "
             "with freshly drawn choices and order; the exported dev/test items themselves (exact choices "
-            "and order) never appear in training"
+            f"and order; {MC_TEST_ARRANGEMENTS} arrangements of each test question) never appear in training"
         ),
     }
