@@ -289,9 +289,11 @@ def score_multiple_choice(
     if out_path is not None:
         write_parquet(df, Path(out_path))
     correct = int(df["correct"].sum())
+    n_questions = df["question_key"].n_unique()
+    items = f"{df.height} items ({n_questions} questions)" if n_questions < df.height else f"{df.height} questions"
     log.info(
-        "%s: %d questions, accuracy %.4f (%d correct) in %s -> %s",
-        label, df.height, correct / df.height, correct, duration(time.monotonic() - started),
+        "%s: %s, accuracy %.4f (%d correct) in %s -> %s",
+        label, items, correct / df.height, correct, duration(time.monotonic() - started),
         out_path if out_path is not None else "(not written)",
     )  # fmt: skip
     return df

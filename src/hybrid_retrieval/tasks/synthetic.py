@@ -71,7 +71,8 @@ SUBJECTS: dict[str, tuple[str, str]] = {
     "animals": ("home", "ANIMAL"),
 }
 # Few facts, so that each is seen many times in a few minutes of training: with 40 per subject the toys
-# stayed at chance on the MC test split.
+# stayed at chance on the MC test split (an earlier recipe), and with 165 (issue 21's recipe, word pools of
+# 200) both did, the Jamba toy losing retrieval too.
 FACTS_PER_SUBJECT = 20
 # MMLU has 5 dev questions per subject (the few-shot pool); every other fact is a test question (45 in all:
 # a held-back "train" split of 5 per subject, never exported, left the test set at 30). Which splits' facts
