@@ -90,6 +90,19 @@ def test_mmlu_retention_and_subjects(tables):
     assert subjects.height == 3 * 2 and set(subjects["n"]) == {20}
 
 
+def test_mc_rows_written_before_question_key_aggregate_as_one_item_per_question(tmp_path):
+    fx.write_synthetic_results(tmp_path / "results")
+    new = aggregate(tmp_path / "results", tmp_path / "new")
+    for path in sorted((tmp_path / "results").glob("*/mmlu/*.parquet")):
+        pl.read_parquet(path).drop("question_key").write_parquet(path)  # an earlier package's rows
+    old = aggregate(tmp_path / "results", tmp_path / "old")
+    summary = read_table(tmp_path / "old", "mmlu_summary")
+    assert (summary["n_questions"] == summary["n"]).all()
+    assert read_table(tmp_path / "new", "mmlu_summary").equals(summary)
+    assert set(read_table(tmp_path / "old", "mmlu_items")["question_key"].head(2)) == {"algebra/algebra-000", "algebra/algebra-001"}
+    assert new.keys() == old.keys()
+
+
 def test_heads_join_scores_and_recordings(tables):
     root, _ = tables
     h = read_table(root / "tables", "heads").filter(pl.col("model") == "toy-recurrent-gemma")

@@ -78,11 +78,17 @@ def _empty(columns: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=columns)
 
 
-def _read_selected(paths: list[Path], columns: dict[str, pl.DataType]) -> pl.DataFrame:
-    """Read the needed columns of every file, cast to one schema and concatenate (empty if no files)."""
+def _read_selected(
+    paths: list[Path], columns: dict[str, pl.DataType], derived: dict[str, pl.Expr] | None = None
+) -> pl.DataFrame:
+    """Read the needed columns of every file, cast to one schema and concatenate (empty if no files).
+    `derived`: columns added after the file was written, computed from its other columns when absent."""
     frames = []
     for path in paths:
         df = pl.read_parquet(path)
+        absent = {c: e for c, e in (derived or {}).items() if c not in df.columns}
+        if absent:
+            df = df.with_columns(e.alias(c) for c, e in absent.items())
         missing = [c for c in columns if c not in df.columns]
         if missing:
             raise DataError(
@@ -111,7 +117,10 @@ def load_retrieval_trials(results_dir: str | os.PathLike[str]) -> pl.DataFrame:
 
 def load_mc_rows(results_dir: str | os.PathLike[str]) -> pl.DataFrame:
     """Every `results/{model}/mmlu/{condition}.parquet`, concatenated (columns of MC_COLUMNS)."""
-    return _read_selected(_files(Path(results_dir), "*/mmlu/*.parquet"), MC_COLUMNS)
+    # Rows written before `question_key` existed hold one item per question (no arrangements), so their
+    # key is the question's own id: an existing real-model run is not rescored for it.
+    legacy_key = {"question_key": pl.col("subject") + "/" + pl.col("question_id")}
+    return _read_selected(_files(Path(results_dir), "*/mmlu/*.parquet"), MC_COLUMNS, legacy_key)
 
 
 def _rate_columns(n: pl.Expr, hits: pl.Expr, rate_name: str) -> list[pl.Expr]:
