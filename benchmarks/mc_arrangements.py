@@ -33,8 +33,10 @@ def main() -> None:
     loaded = load(args.model_dir, cfg.model_params(args.model), threads=1)
     data = load_mc_dataset(f"{args.model_dir}/mc")
     items = [q for subject in sorted(data["test"]) for q in data["test"][subject]]
-    seen: set[str] = set()
-    first = [q for q in items if not (question_key(q) in seen or seen.add(question_key(q)))]
+    first_of: dict[str, object] = {}
+    for q in items:  # the first arrangement of each question: the item the set held before
+        first_of.setdefault(question_key(q), q)
+    first = list(first_of.values())
     spec = _topk(resolve_k("H", loaded), "all", "entropy")
 
     def run(questions) -> float:
